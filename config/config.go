@@ -1,0 +1,107 @@
+package config
+
+import "time"
+
+// Config is tocsin's whole configuration, as read from config.yaml and
+// TOCSIN_* environment variables. The yaml tags are the keys of the file; the
+// environment variable of a key is TOCSIN_ followed by its path upper-cased
+// and joined by underscores (storage.dsn is TOCSIN_STORAGE_DSN).
+type Config struct {
+	Server  Server  `yaml:"server"`
+	Log     Log     `yaml:"log"`
+	Storage Storage `yaml:"storage"`
+	Queues  Queues  `yaml:"queues"`
+	Push    Push    `yaml:"push"`
+}
+
+// Server configures the HTTP listener.
+type Server struct {
+	// Listen is the host:port the HTTP server binds.
+	Listen string `yaml:"listen"`
+	// MaxBodyBytes caps every request body; a larger one gets 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ShutdownTimeout bounds how long in-flight requests may run after SIGTERM.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Debug serves pprof on the listener, to admins only.
+	Debug bool `yaml:"debug"`
+}
+
+// Log configures the process logger.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is text or json.
+	Format string `yaml:"format"`
+}
+
+// Storage selects and configures the store.
+type Storage struct {
+	// Driver is sqlite or mysql.
+	Driver string `yaml:"driver"`
+	// DSN is a file path for sqlite, a go-sql-driver/mysql DSN for mysql.
+	DSN string `yaml:"dsn"`
+	// MaxOpenConns caps the connection pool.
+	MaxOpenConns int `yaml:"max_open_conns"`
+}
+
+// Queues sizes the two pipeline queues.
+type Queues struct {
+	// Alert is the queue of incoming alert events.
+	Alert AlertQueue `yaml:"alert"`
+	// Config is the queue of admin rule changes.
+	Config ConfigQueue `yaml:"config"`
+}
+
+// AlertQueue sizes the alert queue and its workers.
+type AlertQueue struct {
+	// Size is how many events the queue holds before webhooks get 503.
+	Size int `yaml:"size"`
+	// Workers is how many goroutines drain the queue.
+	Workers int `yaml:"workers"`
+	// MaxBatch is how many events one worker commits in one transaction.
+	MaxBatch int `yaml:"max_batch"`
+}
+
+// ConfigQueue sizes the config-update queue.
+type ConfigQueue struct {
+	// Size is how many pending rule changes the queue holds.
+	Size int `yaml:"size"`
+}
+
+// Push configures WebSocket delivery.
+type Push struct {
+	// AllowedOrigins lists the browser origins allowed to open a WebSocket
+	// from another origin.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// SendQueue is the per-connection send queue length; a full queue closes
+	// the connection.
+	SendQueue int `yaml:"send_queue"`
+	// PingInterval is how often the server pings; a peer silent for two
+	// intervals is closed.
+	PingInterval time.Duration `yaml:"ping_interval"`
+	// MaxMessageBytes caps an inbound WebSocket message.
+	MaxMessageBytes int64 `yaml:"max_message_bytes"`
+}
+
+// Default returns the configuration tocsin runs with when a key is not set.
+func Default() Config {
+	return Config{
+		Server: Server{
+			Listen:          "127.0.0.1:8080",
+			MaxBodyBytes:    1 << 20,
+			ShutdownTimeout: 10 * time.Second,
+		},
+		Log:     Log{Level: "info", Format: "text"},
+		Storage: Storage{Driver: "sqlite", DSN: "./data/tocsin.db", MaxOpenConns: 20},
+		Queues: Queues{
+			Alert:  AlertQueue{Size: 10000, Workers: 4, MaxBatch: 500},
+			Config: ConfigQueue{Size: 1000},
+		},
+		Push: Push{
+			AllowedOrigins:  []string{},
+			SendQueue:       256,
+			PingInterval:    25 * time.Second,
+			MaxMessageBytes: 4096,
+		},
+	}
+}
