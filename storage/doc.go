@@ -1,0 +1,23 @@
+// Package storage is tocsin's store: every piece of state, in SQL.
+//
+// One DB type serves two drivers: embedded SQLite (modernc.org/sqlite, pure
+// Go) by default, and MySQL or MariaDB (go-sql-driver/mysql) in production and
+// when several nodes share one database. Both run the same queries; what
+// differs between them (migrations, error codes, locking clauses) lives in a
+// dialect value chosen at Open.
+//
+// Schema migrations are embedded in the binary, one set per dialect, and run
+// by pressly/goose. A database whose schema is newer than the binary is
+// refused (ErrSchemaTooNew) rather than written to.
+//
+// Conventions: times are stored as Unix milliseconds in UTC, so that both
+// dialects compare them as integers; every object a client edits carries a
+// version that each update increments, and a write that names a stale version
+// fails with alerts.ErrConflict; every change to users and tokens writes an
+// audit row in the same transaction as the change.
+//
+// Concurrency: a DB is safe for concurrent use; it starts no goroutines of
+// its own beyond database/sql's pool, which Close stops. On SQLite every
+// transaction takes the write lock at BEGIN (_txlock=immediate), so that
+// concurrent writers wait on the busy timeout instead of failing.
+package storage
