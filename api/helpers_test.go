@@ -1,0 +1,221 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tocsinhq/tocsin/api"
+	"github.com/tocsinhq/tocsin/internal/testdb"
+	"github.com/tocsinhq/tocsin/storage"
+)
+
+// maxBody is the body limit the test servers run with.
+const maxBody = 4096
+
+// clock is a fake clock the tests advance by hand.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// env is a running API on a real listener, over a real store.
+type env struct {
+	t      testing.TB
+	url    string
+	client *http.Client
+	store  *storage.DB
+	clock  *clock
+	admin  string // the bootstrap admin's token
+}
+
+// forEachStore runs fn against an API server on each test database.
+func forEachStore(t *testing.T, fn func(t *testing.T, e *env)) {
+	for _, target := range testdb.All(t) {
+		t.Run(target.Driver, func(t *testing.T) {
+			fn(t, start(t, target))
+		})
+	}
+}
+
+// start serves the API on 127.0.0.1 over a fresh, bootstrapped store.
+func start(t testing.TB, target testdb.Target) *env {
+	t.Helper()
+	ctx := context.Background()
+	clk := &clock{now: time.Now().UTC()}
+	store, err := storage.Open(ctx, storage.Options{Driver: target.Driver, DSN: target.DSN, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := store.Bootstrap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.New(api.Options{
+		Store:        store,
+		Logger:       slog.New(slog.DiscardHandler),
+		Metrics:      prometheus.NewRegistry(),
+		MaxBodyBytes: maxBody,
+	}).Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		store.Close()
+	})
+	return &env{t: t, url: srv.URL, client: srv.Client(), store: store, clock: clk, admin: token}
+}
+
+// response is an answer, read whole.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do sends a request with a bearer token (none when token is "") and a JSON
+// body (none when body is nil; a string or []byte is sent as is).
+func (e *env) do(method, path, token string, body any, header ...string) response {
+	e.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = bytes.NewBufferString(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, e.url+path, r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// decode decodes the response body into v, failing on a status other than want.
+func (r response) decode(t testing.TB, want int, v any) {
+	t.Helper()
+	if r.status != want {
+		t.Fatalf("status %d, want %d; body %s", r.status, want, r.body)
+	}
+	if v != nil {
+		if err := json.Unmarshal(r.body, v); err != nil {
+			t.Fatalf("decode %s: %v", r.body, err)
+		}
+	}
+}
+
+// apiError is the JSON error shape.
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field"`
+	} `json:"error"`
+}
+
+// wantError checks that r is an error response in the JSON error shape with
+// the given status, code and field.
+func (r response) wantError(t testing.TB, status int, code, field string) apiError {
+	t.Helper()
+	var e apiError
+	if r.status != status {
+		t.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+	if err := json.Unmarshal(r.body, &e); err != nil {
+		t.Fatalf("error body %s is not the JSON error shape: %v", r.body, err)
+	}
+	if e.Error.Code != code || e.Error.Field != field || e.Error.Message == "" {
+		t.Errorf("error %+v, want code %q field %q and a message", e.Error, code, field)
+	}
+	return e
+}
+
+// user is a user as the API shows it.
+type user struct {
+	ID      int64  `json:"id"`
+	Name    string `json:"name"`
+	Role    string `json:"role"`
+	Version int64  `json:"version"`
+}
+
+// token is a token as the API shows it; Token only in the create response.
+type token struct {
+	ID        int64      `json:"id"`
+	UserID    int64      `json:"user_id"`
+	Name      string     `json:"name"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	Version   int64      `json:"version"`
+	Token     string     `json:"token"`
+}
+
+// list is a page of a list.
+type list[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+// newResponder creates a responder and a token for it, returning both.
+func (e *env) newResponder(name string) (user, string) {
+	e.t.Helper()
+	var u user
+	e.do("POST", "/api/v1/users", e.admin, map[string]any{"name": name, "role": "responder"}).decode(e.t, http.StatusCreated, &u)
+	var tk token
+	e.do("POST", "/api/v1/tokens", e.admin, map[string]any{"user_id": u.ID, "name": "laptop"}).decode(e.t, http.StatusCreated, &tk)
+	return u, tk.Token
+}
+
+// t_ctx is the context of store calls made by tests.
+func t_ctx() context.Context { return context.Background() }
+
+// pageAfter is a page of up to 1000 after cursor.
+func pageAfter(cursor int64) storage.Page { return storage.Page{Cursor: cursor, Limit: 1000} }

@@ -1,0 +1,171 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tocsinhq/tocsin/alerts"
+	"github.com/tocsinhq/tocsin/auth"
+)
+
+// tokenRequest is the body of a token create or update. UserID, on create,
+// names the owner (the caller when 0); on update it may only repeat the
+// owner. Read-only fields are accepted and ignored.
+type tokenRequest struct {
+	UserID    int64   `json:"user_id"`
+	Name      string  `json:"name"`
+	ExpiresAt *string `json:"expires_at"`
+	Version   int64   `json:"version"`
+
+	ID        json.RawMessage `json:"id"`
+	CreatedAt json.RawMessage `json:"created_at"`
+}
+
+// expiry parses the request's expires_at: null (or absent) means never.
+func (r tokenRequest) expiry() (*time.Time, error) {
+	if r.ExpiresAt == nil {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, *r.ExpiresAt)
+	if err != nil {
+		return nil, alerts.Invalid("expires_at", "must be null or an RFC 3339 time such as 2027-01-31T00:00:00Z, got %q", *r.ExpiresAt)
+	}
+	return &t, nil
+}
+
+// createdToken is the create response: the token's metadata and, this once,
+// the token itself.
+type createdToken struct {
+	auth.Token
+	Secret string `json:"token"`
+}
+
+func tokenID(t auth.Token) int64 { return t.ID }
+
+// listTokens answers a page of tokens: an admin's of everyone (or of
+// ?user_id=), a responder's of its own.
+func (s *Server) listTokens(c echo.Context) error {
+	page, err := pageQuery(c)
+	if err != nil {
+		return err
+	}
+	var owner int64
+	if q := c.QueryParam("user_id"); q != "" {
+		if owner, err = strconv.ParseInt(q, 10, 64); err != nil || owner < 1 {
+			return alerts.Invalid("user_id", "must be a positive integer, got %q", q)
+		}
+	}
+	if me := caller(c); !me.IsAdmin() {
+		if owner != 0 && owner != me.ID {
+			return mayActFor(c, owner)
+		}
+		owner = me.ID
+	}
+	tokens, err := s.store.Tokens(c.Request().Context(), owner, page)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newListPage(tokens, page, tokenID))
+}
+
+// createToken issues a token and answers it once.
+func (s *Server) createToken(c echo.Context) error {
+	var req tokenRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.UserID == 0 {
+		req.UserID = caller(c).ID
+	}
+	if err := mayActFor(c, req.UserID); err != nil {
+		return err
+	}
+	expires, err := req.expiry()
+	if err != nil {
+		return err
+	}
+	secret, hash, err := auth.NewToken()
+	if err != nil {
+		return err
+	}
+	t, err := s.store.CreateToken(c.Request().Context(), actor(c),
+		auth.Token{UserID: req.UserID, Name: req.Name, ExpiresAt: expires, Hash: hash})
+	if err != nil {
+		return err
+	}
+	setETag(c, t.Version)
+	return c.JSON(http.StatusCreated, createdToken{Token: t, Secret: secret})
+}
+
+// ownToken loads the token of the path's ID, if the caller may see it.
+func (s *Server) ownToken(c echo.Context) (auth.Token, error) {
+	id, err := pathID(c)
+	if err != nil {
+		return auth.Token{}, err
+	}
+	t, err := s.store.Token(c.Request().Context(), id)
+	if err != nil {
+		return auth.Token{}, err
+	}
+	return t, mayActFor(c, t.UserID)
+}
+
+// getToken answers one token's metadata.
+func (s *Server) getToken(c echo.Context) error {
+	t, err := s.ownToken(c)
+	if err != nil {
+		return err
+	}
+	setETag(c, t.Version)
+	return c.JSON(http.StatusOK, t)
+}
+
+// updateToken replaces a token's name and expiry, at the version it names.
+func (s *Server) updateToken(c echo.Context) error {
+	t, err := s.ownToken(c)
+	if err != nil {
+		return err
+	}
+	var req tokenRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.UserID != 0 && req.UserID != t.UserID {
+		return alerts.Invalid("user_id", "a token's owner cannot change")
+	}
+	version, err := requiredVersion(c, req.Version)
+	if err != nil {
+		return err
+	}
+	expires, err := req.expiry()
+	if err != nil {
+		return err
+	}
+	t.Name, t.ExpiresAt, t.Version = req.Name, expires, version
+	t, err = s.store.UpdateToken(c.Request().Context(), actor(c), t)
+	if err != nil {
+		return err
+	}
+	setETag(c, t.Version)
+	return c.JSON(http.StatusOK, t)
+}
+
+// deleteToken revokes a token.
+func (s *Server) deleteToken(c echo.Context) error {
+	t, err := s.ownToken(c)
+	if err != nil {
+		return err
+	}
+	version, err := expectedVersion(c, 0)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteToken(c.Request().Context(), actor(c), t.ID, version); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
