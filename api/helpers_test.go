@@ -8,13 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tocsinhq/tocsin/api"
+	"github.com/tocsinhq/tocsin/internal/fakeclock"
 	"github.com/tocsinhq/tocsin/internal/testdb"
 	"github.com/tocsinhq/tocsin/storage"
 )
@@ -22,31 +22,13 @@ import (
 // maxBody is the body limit the test servers run with.
 const maxBody = 4096
 
-// clock is a fake clock the tests advance by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env is a running API on a real listener, over a real store.
 type env struct {
 	t      testing.TB
 	url    string
 	client *http.Client
 	store  *storage.DB
-	clock  *clock
+	clock  *fakeclock.Clock
 	admin  string // the bootstrap admin's token
 }
 
@@ -63,7 +45,7 @@ func forEachStore(t *testing.T, fn func(t *testing.T, e *env)) {
 func start(t testing.TB, target testdb.Target) *env {
 	t.Helper()
 	ctx := context.Background()
-	clk := &clock{now: time.Now().UTC()}
+	clk := fakeclock.New(time.Now().UTC())
 	store, err := storage.Open(ctx, storage.Options{Driver: target.Driver, DSN: target.DSN, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)

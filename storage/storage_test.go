@@ -8,41 +8,24 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tocsinhq/tocsin/alerts"
 	"github.com/tocsinhq/tocsin/auth"
+	"github.com/tocsinhq/tocsin/internal/fakeclock"
 	"github.com/tocsinhq/tocsin/internal/testdb"
 	"github.com/tocsinhq/tocsin/storage"
 )
 
-// fakeClock is the store's clock in tests: it stands still until advanced.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
 // newFakeClock returns a clock set to a time that is not in UTC and has
 // sub-millisecond digits, so that tests see the store normalise both.
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2031, 3, 14, 15, 9, 26, 535_897_932, time.FixedZone("UTC+5", 5*3600))}
+	return &fakeClock{fakeclock.New(time.Date(2031, 3, 14, 15, 9, 26, 535_897_932, time.FixedZone("UTC+5", 5*3600)))}
 }
 
-// Now returns the clock's time.
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock by d: forward, or back when d is negative.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// fakeClock is the store's clock in tests.
+type fakeClock struct{ *fakeclock.Clock }
 
 // Stored returns the clock's time as the store keeps it: whole milliseconds,
 // in UTC.
