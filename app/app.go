@@ -1,0 +1,165 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tocsinhq/tocsin/api"
+	"github.com/tocsinhq/tocsin/config"
+	"github.com/tocsinhq/tocsin/storage"
+)
+
+// App is a running tocsin: create it with New, then call Run once.
+type App struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    *storage.DB
+	server   *http.Server
+	listener net.Listener
+	// handlers counts the HTTP handlers running, so that a forced shutdown
+	// can wait for them before it closes the store under them.
+	handlers sync.WaitGroup
+	// cancelRequests cancels every request's context: a forced shutdown
+	// calls it so that handlers stop waiting on the store and return.
+	cancelRequests context.CancelFunc
+}
+
+// New opens and migrates the store, binds server.listen, and then creates
+// the first admin if the store has no users (logging its token, once). On
+// error it releases whatever it had acquired.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	store, err := OpenStore(ctx, cfg.Storage, log)
+	if err != nil {
+		return nil, err
+	}
+
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	handler := api.New(api.Options{
+		Store:        store,
+		Logger:       log,
+		Metrics:      metrics,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		Debug:        cfg.Server.Debug,
+	}).Handler()
+
+	listener, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("server.listen: %w", err)
+	}
+	// Bootstrap only once nothing else can fail: a start that fails after
+	// creating the admin would show its token in a failed run's output, and
+	// the start that works would show none.
+	token, created, err := store.Bootstrap(ctx)
+	if err != nil {
+		listener.Close()
+		store.Close()
+		return nil, fmt.Errorf("create the first admin: %w", err)
+	}
+	if created {
+		log.Warn("created the first admin user; its token is shown this once, keep it now",
+			"user", "admin", "token", token)
+	}
+	requestCtx, cancelRequests := context.WithCancel(context.Background())
+	a := &App{cfg: cfg, log: log, store: store, listener: listener, cancelRequests: cancelRequests}
+	a.server = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			a.handlers.Add(1)
+			defer a.handlers.Done()
+			handler.ServeHTTP(w, r)
+		}),
+		BaseContext:       func(net.Listener) context.Context { return requestCtx },
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return a, nil
+}
+
+// OpenStore opens the configured store and brings its schema up to date.
+func OpenStore(ctx context.Context, cfg config.Storage, log *slog.Logger) (*storage.DB, error) {
+	store, err := storage.Open(ctx, storage.Options{
+		Driver:       cfg.Driver,
+		DSN:          cfg.DSN,
+		MaxOpenConns: cfg.MaxOpenConns,
+		Logger:       log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Migrate(ctx); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return store, nil
+}
+
+// Addr returns the address the server listens on.
+func (a *App) Addr() net.Addr { return a.listener.Addr() }
+
+// Run serves until ctx is cancelled or the server fails, then shuts down:
+// it stops accepting, gives in-flight requests server.shutdown_timeout to
+// finish, and closes the store. It returns nil after a clean shutdown.
+func (a *App) Run(ctx context.Context) error {
+	a.log.Info("tocsin listening", "addr", a.Addr().String(), "store", a.store.Driver())
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := a.server.Serve(a.listener); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		return a.shutdown()
+	})
+	err := g.Wait()
+	if cerr := a.store.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("close the store: %w", cerr))
+	}
+	a.log.Info("tocsin stopped")
+	return err
+}
+
+// shutdown stops the HTTP server, waiting up to server.shutdown_timeout for
+// in-flight requests. Past that it cancels the requests still running, cuts
+// their connections, and waits for their handlers to return.
+func (a *App) shutdown() error {
+	a.log.Info("shutting down", "timeout", a.cfg.Server.ShutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	defer a.cancelRequests()
+	if err := a.server.Shutdown(ctx); err != nil {
+		a.log.Warn("in-flight requests did not finish in time; cancelling them", "err", err)
+		a.cancelRequests()
+		err := a.server.Close()
+		a.handlers.Wait()
+		return err
+	}
+	return nil
+}
+
+// NewLogger returns the process logger that cfg describes, writing to w.
+func NewLogger(w io.Writer, cfg config.Log) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
