@@ -46,7 +46,6 @@ var statusCodes = map[int]string{
 	http.StatusMethodNotAllowed:      "method_not_allowed",
 	http.StatusRequestEntityTooLarge: "body_too_large",
 	http.StatusUnsupportedMediaType:  "unsupported_media_type",
-	http.StatusTooManyRequests:       "rate_limited",
 	http.StatusServiceUnavailable:    "unavailable",
 }
 
@@ -82,6 +81,8 @@ func classify(err error) (int, errorDetail) {
 // the JSON error shape, and logs the ones that are the server's fault.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
+		s.log.Warn("error after the response was sent", "method", c.Request().Method, "path", c.Request().URL.Path,
+			"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err)
 		return
 	}
 	status, detail := classify(err)

@@ -2,8 +2,11 @@ package api_test
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/tocsinhq/tocsin/internal/testlog"
 )
 
 func TestHealthAndReadiness(t *testing.T) {
@@ -44,6 +47,52 @@ func TestMetrics(t *testing.T) {
 			if !strings.Contains(string(r.body), want) {
 				t.Errorf("/metrics lacks %s", want)
 			}
+		}
+	})
+}
+
+func TestProbesAnswerHEAD(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		for _, path := range []string{"/healthz", "/readyz"} {
+			if r := e.do("HEAD", path, "", nil); r.status != http.StatusOK || len(r.body) != 0 {
+				t.Errorf("HEAD %s: status %d with %d body bytes, want 200 and none", path, r.status, len(r.body))
+			}
+		}
+	})
+}
+
+func TestRequestLog(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		r := e.do("GET", "/api/v1/users/1", e.admin, nil, "X-Request-Id", "abc-123", "X-Real-IP", "203.0.113.9")
+		if got := r.header.Get("X-Request-Id"); got != "abc-123" {
+			t.Errorf("X-Request-Id %q, want the client's abc-123 back", got)
+		}
+		line := testlog.WaitFor(t, e.log, regexp.MustCompile(`msg=request method=GET path=/api/v1/users/1 status=200 latency=\S+ request_id=abc-123 remote_ip=(\S+)`), nil)
+		if line[1] != "127.0.0.1" {
+			t.Errorf("remote_ip %s, want the peer 127.0.0.1, not a forged header", line[1])
+		}
+
+		long := strings.Repeat("x", 500)
+		r = e.do("GET", "/healthz", "", nil, "X-Request-Id", long+` level=ERROR msg="forged"`)
+		id := r.header.Get("X-Request-Id")
+		if id == "" || strings.Contains(id, "forged") || len(id) > 64 {
+			t.Errorf("a malformed client request ID came back as %q, want one of tocsin's own", id)
+		}
+		testlog.WaitFor(t, e.log, regexp.MustCompile(`path=/healthz status=200 latency=\S+ request_id=`+regexp.QuoteMeta(id)+` `), nil)
+	})
+}
+
+func TestMetricsBoundMethods(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		for i := range 20 {
+			e.do("XMETH"+itoa(int64(i)), "/healthz", "", nil)
+		}
+		r := e.do("GET", "/metrics", "", nil)
+		if strings.Contains(string(r.body), "XMETH") {
+			t.Fatal("made-up methods became metric labels")
+		}
+		if !strings.Contains(string(r.body), `tocsin_http_requests_total{code="405",method="other",route="/healthz"} 20`) {
+			t.Errorf("made-up methods not counted under method=\"other\":\n%s", r.body)
 		}
 	})
 }

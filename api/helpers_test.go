@@ -16,6 +16,7 @@ import (
 	"github.com/tocsinhq/tocsin/api"
 	"github.com/tocsinhq/tocsin/internal/fakeclock"
 	"github.com/tocsinhq/tocsin/internal/testdb"
+	"github.com/tocsinhq/tocsin/internal/testlog"
 	"github.com/tocsinhq/tocsin/storage"
 )
 
@@ -30,6 +31,7 @@ type env struct {
 	store  *storage.DB
 	clock  *fakeclock.Clock
 	admin  string // the bootstrap admin's token
+	log    *testlog.Buffer
 }
 
 // forEachStore runs fn against an API server on each test database.
@@ -57,9 +59,10 @@ func start(t testing.TB, target testdb.Target) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	log := &testlog.Buffer{}
 	srv := httptest.NewServer(api.New(api.Options{
 		Store:        store,
-		Logger:       slog.New(slog.DiscardHandler),
+		Logger:       slog.New(slog.NewTextHandler(log, nil)),
 		Metrics:      prometheus.NewRegistry(),
 		MaxBodyBytes: maxBody,
 	}).Handler())
@@ -67,7 +70,7 @@ func start(t testing.TB, target testdb.Target) *env {
 		srv.Close()
 		store.Close()
 	})
-	return &env{t: t, url: srv.URL, client: srv.Client(), store: store, clock: clk, admin: token}
+	return &env{t: t, url: srv.URL, client: srv.Client(), store: store, clock: clk, admin: token, log: log}
 }
 
 // response is an answer, read whole.

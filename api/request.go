@@ -1,16 +1,19 @@
 package api
 
 import (
+	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
+	json "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/labstack/echo/v4"
 
 	"github.com/tocsinhq/tocsin/alerts"
@@ -38,43 +41,79 @@ func errBodyTooLarge(max int64) error {
 }
 
 // decodeJSON reads the request body, which must be one JSON object of v's
-// type and nothing else, into v. Unknown fields are refused so that a typo
-// does not pass silently.
+// type and nothing else, into v. It is strict where encoding/json is lax:
+// unknown fields, field names in another case, duplicate fields and invalid
+// UTF-8 are refused, so that what a client sent is exactly what is stored.
 func decodeJSON(c echo.Context, v any) error {
 	ct := c.Request().Header.Get(echo.HeaderContentType)
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != echo.MIMEApplicationJSON {
 		return echo.NewHTTPError(http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 	}
-	dec := json.NewDecoder(c.Request().Body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		if _, extra := dec.Token(); extra != io.EOF {
-			return alerts.Invalid("", "the body must hold one JSON object and nothing after it")
-		}
-		return nil
+	body, err := io.ReadAll(c.Request().Body)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return errBodyTooLarge(tooLarge.Limit)
 	}
+	if err != nil {
+		return alerts.Invalid("", "could not read the body: %v", err)
+	}
+	if trimmed := bytes.TrimSpace(body); len(trimmed) == 0 || trimmed[0] != '{' {
+		return alerts.Invalid("", "the body must be a JSON object")
+	}
+	err = json.Unmarshal(body, v, json.RejectUnknownMembers(true))
 	var (
-		tooLarge *http.MaxBytesError
-		syntax   *json.SyntaxError
-		typ      *json.UnmarshalTypeError
+		syntax   *jsontext.SyntacticError
+		semantic *json.SemanticError
 	)
 	switch {
-	case errors.As(err, &tooLarge):
-		return errBodyTooLarge(tooLarge.Limit)
+	case err == nil:
+		return nil
 	case errors.As(err, &syntax):
-		return alerts.Invalid("", "malformed JSON at byte %d: %v", syntax.Offset, syntax)
-	case errors.As(err, &typ):
-		return alerts.Invalid(typ.Field, "want a JSON %s, got %s", typ.Type.Kind(), typ.Value)
-	case errors.Is(err, io.EOF):
-		return alerts.Invalid("", "the body is empty; want a JSON object")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return alerts.Invalid("", "the body ends in the middle of the JSON")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return alerts.Invalid(field, "unknown field")
+		return alerts.Invalid(fieldOf(syntax.JSONPointer), "malformed JSON at byte %d: %v", syntax.ByteOffset, syntax.Err)
+	case errors.As(err, &semantic) && errors.Is(semantic.Err, json.ErrUnknownName):
+		return alerts.Invalid(fieldOf(semantic.JSONPointer), "unknown field")
+	case errors.As(err, &semantic) && semantic.GoType != nil:
+		return alerts.Invalid(fieldOf(semantic.JSONPointer), "want %s, got %s", jsonKindOf(semantic.GoType), semantic.JSONKind)
 	}
 	return alerts.Invalid("", "bad JSON body: %v", err)
+}
+
+// fieldOf names the field a JSON pointer points at as a client writes it:
+// /matchers/1 is matchers[1], /a/b is a.b.
+func fieldOf(p jsontext.Pointer) string {
+	var b strings.Builder
+	for token := range p.Tokens() {
+		if _, err := strconv.Atoi(token); err == nil && b.Len() > 0 {
+			b.WriteString("[" + token + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(token)
+	}
+	return b.String()
+}
+
+// jsonKindOf says which JSON a Go type is decoded from.
+func jsonKindOf(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer in range"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
 }
 
 // pathID reads the integer ID in the path parameter "id".
@@ -138,9 +177,13 @@ func newListPage[T any](items []T, page storage.Page, id func(T) int64) listPage
 }
 
 // expectedVersion returns the version a write names: the If-Match header
-// when present ("3" or 3), else fromBody. 0 means none was named.
+// when present ("3" or 3; a weak W/ tag names no exact version), else
+// fromBody. 0 means none was named.
 func expectedVersion(c echo.Context, fromBody int64) (int64, error) {
-	h := strings.Trim(strings.TrimPrefix(c.Request().Header.Get("If-Match"), "W/"), `"`)
+	if fromBody < 0 {
+		return 0, alerts.Invalid("version", "must be a positive integer, got %d", fromBody)
+	}
+	h := strings.Trim(c.Request().Header.Get("If-Match"), `"`)
 	if h == "" {
 		return fromBody, nil
 	}

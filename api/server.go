@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"regexp"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -63,17 +64,26 @@ type Server struct {
 func New(opts Options) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{echo: e, store: opts.Store, log: opts.Logger}
+	// The client's address is the peer's: X-Forwarded-For and X-Real-IP are
+	// the client's to forge until tocsin is told which proxies to trust.
+	e.IPExtractor = echo.ExtractIPDirect()
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{echo: e, store: opts.Store, log: log}
 	e.HTTPErrorHandler = s.handleError
 
-	e.Use(middleware.Recover())
+	e.Pre(dropBadRequestID)
 	e.Use(middleware.RequestID())
 	e.Use(httpMetrics(opts.Metrics))
 	e.Use(s.logRequests())
+	e.Use(s.recoverPanics())
 	e.Use(limitBody(opts.MaxBodyBytes))
 
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
+	probe := []string{http.MethodGet, http.MethodHead}
+	e.Match(probe, "/healthz", s.healthz)
+	e.Match(probe, "/readyz", s.readyz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(opts.Metrics, promhttp.HandlerOpts{})))
 
 	// Middleware goes on each route, not on the group: Echo answers 404
@@ -107,8 +117,38 @@ func New(opts Options) *Server {
 // Handler returns the server's http.Handler.
 func (s *Server) Handler() http.Handler { return s.echo }
 
+// requestID is the shape of a request ID tocsin accepts from a client.
+var requestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// dropBadRequestID removes a client's X-Request-Id that is not a short
+// token, so that the request gets an ID of tocsin's own instead of carrying
+// arbitrary text into the logs.
+func dropBadRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if id := c.Request().Header.Get(echo.HeaderXRequestID); id != "" && !requestID.MatchString(id) {
+			c.Request().Header.Del(echo.HeaderXRequestID)
+		}
+		return next(c)
+	}
+}
+
+// recoverPanics turns a handler's panic into a 500 and logs it with the
+// request's ID. It sits inside the request log and metrics, so that a panic
+// is counted and logged like any other failed request.
+func (s *Server) recoverPanics() echo.MiddlewareFunc {
+	return middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisableStackAll: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.log.Error("handler panicked", "method", c.Request().Method, "path", c.Request().URL.Path,
+				"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err, "stack", string(stack))
+			return err
+		},
+	})
+}
+
 // logRequests writes one log line per request, after its error (if any) has
 // been turned into a response, so that the status logged is the one sent.
+// Server errors are logged at error level.
 func (s *Server) logRequests() echo.MiddlewareFunc {
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		HandleError:  true,
@@ -119,7 +159,11 @@ func (s *Server) logRequests() echo.MiddlewareFunc {
 		LogRequestID: true,
 		LogRemoteIP:  true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
-			s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
+			level := slog.LevelInfo
+			if v.Status >= 500 {
+				level = slog.LevelError
+			}
+			s.log.LogAttrs(c.Request().Context(), level, "request",
 				slog.String("method", v.Method),
 				slog.String("path", v.URIPath),
 				slog.Int("status", v.Status),

@@ -1,11 +1,13 @@
 package api
 
 import (
-	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
+	json "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/labstack/echo/v4"
 
 	"github.com/tocsinhq/tocsin/alerts"
@@ -16,23 +18,33 @@ import (
 // names the owner (the caller when 0); on update it may only repeat the
 // owner. Read-only fields are accepted and ignored.
 type tokenRequest struct {
-	UserID    int64   `json:"user_id"`
-	Name      string  `json:"name"`
-	ExpiresAt *string `json:"expires_at"`
-	Version   int64   `json:"version"`
+	UserID    int64          `json:"user_id"`
+	Name      string         `json:"name"`
+	ExpiresAt jsontext.Value `json:"expires_at"`
+	Version   int64          `json:"version"`
 
-	ID        json.RawMessage `json:"id"`
-	CreatedAt json.RawMessage `json:"created_at"`
+	ID        jsontext.Value `json:"id"`
+	CreatedAt jsontext.Value `json:"created_at"`
 }
 
-// expiry parses the request's expires_at: null (or absent) means never.
-func (r tokenRequest) expiry() (*time.Time, error) {
-	if r.ExpiresAt == nil {
+// expiry parses the request's expires_at: null means never. When the field
+// is absent it means never too, unless required: an update replaces the
+// whole token, so leaving expires_at out must not clear it by accident.
+func (r tokenRequest) expiry(required bool) (*time.Time, error) {
+	if len(r.ExpiresAt) == 0 && required {
+		return nil, alerts.Invalid("expires_at", "is required on update: send the expiry you read, or null for never")
+	}
+	if len(r.ExpiresAt) == 0 || string(r.ExpiresAt) == "null" {
 		return nil, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, *r.ExpiresAt)
+	bad := alerts.Invalid("expires_at", "must be null or an RFC 3339 time such as 2027-01-31T00:00:00Z")
+	var s string
+	if err := json.Unmarshal(r.ExpiresAt, &s); err != nil {
+		return nil, bad
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return nil, alerts.Invalid("expires_at", "must be null or an RFC 3339 time such as 2027-01-31T00:00:00Z, got %q", *r.ExpiresAt)
+		return nil, bad
 	}
 	return &t, nil
 }
@@ -78,13 +90,16 @@ func (s *Server) createToken(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	if req.UserID < 0 {
+		return alerts.Invalid("user_id", "must be a positive integer, got %d", req.UserID)
+	}
 	if req.UserID == 0 {
 		req.UserID = caller(c).ID
 	}
 	if err := mayActFor(c, req.UserID); err != nil {
 		return err
 	}
-	expires, err := req.expiry()
+	expires, err := req.expiry(false)
 	if err != nil {
 		return err
 	}
@@ -102,16 +117,18 @@ func (s *Server) createToken(c echo.Context) error {
 }
 
 // ownToken loads the token of the path's ID, if the caller may see it.
+// Another user's token is not found, as a missing one is, so that a
+// responder cannot probe which token IDs exist.
 func (s *Server) ownToken(c echo.Context) (auth.Token, error) {
 	id, err := pathID(c)
 	if err != nil {
 		return auth.Token{}, err
 	}
 	t, err := s.store.Token(c.Request().Context(), id)
-	if err != nil {
-		return auth.Token{}, err
+	if err == nil && mayActFor(c, t.UserID) != nil {
+		err = alerts.NotFound(fmt.Sprintf("token %d", id))
 	}
-	return t, mayActFor(c, t.UserID)
+	return t, err
 }
 
 // getToken answers one token's metadata.
@@ -141,7 +158,7 @@ func (s *Server) updateToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	expires, err := req.expiry()
+	expires, err := req.expiry(true)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestTokenShownOnce(t *testing.T) {
@@ -49,18 +50,20 @@ func TestRespondersManageOnlyTheirOwnTokens(t *testing.T) {
 		}
 
 		var renamed token
-		e.do("PUT", "/api/v1/tokens/"+itoa(own.ID), ritaTok, map[string]any{"name": "old phone", "version": own.Version}).
+		e.do("PUT", "/api/v1/tokens/"+itoa(own.ID), ritaTok, map[string]any{"name": "old phone", "expires_at": nil, "version": own.Version}).
 			decode(t, http.StatusOK, &renamed)
 		if renamed.Name != "old phone" || renamed.Version != own.Version+1 {
 			t.Errorf("renamed %+v", renamed)
 		}
-		e.do("PUT", "/api/v1/tokens/"+itoa(own.ID), ritaTok, map[string]any{"name": "x", "user_id": sam.ID, "version": renamed.Version}).
+		e.do("PUT", "/api/v1/tokens/"+itoa(own.ID), ritaTok, map[string]any{"name": "x", "expires_at": nil, "user_id": sam.ID, "version": renamed.Version}).
 			wantError(t, 400, "invalid", "user_id")
 
 		e.do("GET", "/api/v1/tokens?user_id="+itoa(sam.ID), ritaTok, nil).wantError(t, 403, "forbidden", "")
 		e.do("POST", "/api/v1/tokens", ritaTok, map[string]any{"name": "for sam", "user_id": sam.ID}).wantError(t, 403, "forbidden", "")
-		e.do("GET", "/api/v1/tokens/"+itoa(own.ID), samTok, nil).wantError(t, 403, "forbidden", "")
-		e.do("DELETE", "/api/v1/tokens/"+itoa(own.ID), samTok, nil).wantError(t, 403, "forbidden", "")
+		// Another user's token is as invisible as a missing one.
+		e.do("GET", "/api/v1/tokens/"+itoa(own.ID), samTok, nil).wantError(t, 404, "not_found", "")
+		e.do("DELETE", "/api/v1/tokens/"+itoa(own.ID), samTok, nil).wantError(t, 404, "not_found", "")
+		e.do("GET", "/api/v1/tokens/"+itoa(own.ID), ritaTok, nil).decode(t, http.StatusOK, nil)
 
 		var all list[token]
 		e.do("GET", "/api/v1/tokens", e.admin, nil).decode(t, http.StatusOK, &all)
@@ -90,11 +93,34 @@ func TestTokenValidation(t *testing.T) {
 			{"expiry in the past", `{"name":"x","expires_at":"` + past + `"}`, "expires_at", "invalid", 400},
 			{"expiry not a time", `{"name":"x","expires_at":"tomorrow"}`, "expires_at", "invalid", 400},
 			{"unknown owner", `{"name":"x","user_id":999}`, "", "not_found", 404},
+			{"negative owner", `{"name":"x","user_id":-5}`, "user_id", "invalid", 400},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				e.do("POST", "/api/v1/tokens", e.admin, tt.body).wantError(t, tt.want, tt.code, tt.field)
 			})
+		}
+	})
+}
+
+// TestTokenUpdateNeedsExpiry checks that an update which leaves expires_at
+// out is refused rather than taken as "never expires".
+func TestTokenUpdateNeedsExpiry(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		var tk token
+		expires := e.clock.Now().Add(24 * time.Hour)
+		e.do("POST", "/api/v1/tokens", e.admin, map[string]any{"name": "day", "expires_at": expires}).decode(t, http.StatusCreated, &tk)
+		path := "/api/v1/tokens/" + itoa(tk.ID)
+		e.do("PUT", path, e.admin, map[string]any{"name": "day", "version": tk.Version}).wantError(t, 400, "invalid", "expires_at")
+		var got token
+		e.do("GET", path, e.admin, nil).decode(t, http.StatusOK, &got)
+		if got.ExpiresAt == nil || got.Version != tk.Version {
+			t.Fatalf("after a refused update the token is %+v, want it unchanged with its expiry", got)
+		}
+		var cleared token
+		e.do("PUT", path, e.admin, map[string]any{"name": "forever", "expires_at": nil, "version": tk.Version}).decode(t, http.StatusOK, &cleared)
+		if cleared.ExpiresAt != nil {
+			t.Errorf("explicit null kept the expiry: %+v", cleared)
 		}
 	})
 }

@@ -1,9 +1,9 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/labstack/echo/v4"
 
 	"github.com/tocsinhq/tocsin/auth"
@@ -16,9 +16,9 @@ type userRequest struct {
 	Role    auth.Role `json:"role"`
 	Version int64     `json:"version"`
 
-	ID        json.RawMessage `json:"id"`
-	CreatedAt json.RawMessage `json:"created_at"`
-	UpdatedAt json.RawMessage `json:"updated_at"`
+	ID        jsontext.Value `json:"id"`
+	CreatedAt jsontext.Value `json:"created_at"`
+	UpdatedAt jsontext.Value `json:"updated_at"`
 }
 
 func userID(u auth.User) int64 { return u.ID }
