@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,7 +28,7 @@ type App struct {
 	listener net.Listener
 	// handlers counts the HTTP handlers running, so that a forced shutdown
 	// can wait for them before it closes the store under them.
-	handlers sync.WaitGroup
+	handlers inflight
 	// cancelRequests cancels every request's context: a forced shutdown
 	// calls it so that handlers stop waiting on the store and return.
 	cancelRequests context.CancelFunc
@@ -72,17 +71,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, fmt.Errorf("create the first admin: %w", err)
 	}
 	if created {
-		log.Warn("created the first admin user; its token is shown this once, keep it now",
-			"user", "admin", "token", token)
+		announce(ctx, log, "created the first admin user; its token is shown this once, keep it now",
+			slog.String("user", "admin"), slog.String("token", token))
 	}
 	requestCtx, cancelRequests := context.WithCancel(context.Background())
 	a := &App{cfg: cfg, log: log, store: store, listener: listener, cancelRequests: cancelRequests}
 	a.server = &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			a.handlers.Add(1)
-			defer a.handlers.Done()
-			handler.ServeHTTP(w, r)
-		}),
+		Handler:           a.handlers.track(handler),
 		BaseContext:       func(net.Listener) context.Context { return requestCtx },
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
@@ -149,10 +144,20 @@ func (a *App) shutdown() error {
 		a.log.Warn("in-flight requests did not finish in time; cancelling them", "err", err)
 		a.cancelRequests()
 		err := a.server.Close()
-		a.handlers.Wait()
+		a.handlers.closeAndWait()
 		return err
 	}
 	return nil
+}
+
+// announce logs a warning whatever the logger's level: the first admin's
+// token is shown once, and a level that filtered it out would lose it.
+func announce(ctx context.Context, log *slog.Logger, msg string, attrs ...slog.Attr) {
+	r := slog.NewRecord(time.Now(), slog.LevelWarn, msg, 0)
+	r.AddAttrs(attrs...)
+	if err := log.Handler().Handle(ctx, r); err != nil {
+		log.Error("could not write the first admin's token to the log; create one with tocsin token create --user admin", "err", err)
+	}
 }
 
 // NewLogger returns the process logger that cfg describes, writing to w.

@@ -635,3 +635,35 @@ func TestNewLogger(t *testing.T) {
 		})
 	}
 }
+
+// TestFirstAdminTokenShownAtAnyLevel checks that a log level above warn does
+// not swallow the first admin's token, which is shown only once.
+func TestFirstAdminTokenShownAtAnyLevel(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			target := testdb.SQLite(t)
+			cfg := testConfig(target)
+			buf := &testlog.Buffer{}
+			a, err := app.New(t.Context(), cfg, app.NewLogger(buf, config.Log{Level: "error", Format: format}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			if err := a.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			token := regexp.MustCompile(`tsn_[A-Za-z0-9_-]{43}`).FindString(buf.String())
+			if token == "" {
+				t.Fatalf("at level error the first admin's token was not logged:\n%s", buf)
+			}
+			store := openStore(t, target)
+			if _, _, err := store.Authenticate(t.Context(), token); err != nil {
+				t.Errorf("the logged token does not authenticate: %v", err)
+			}
+			if strings.Contains(buf.String(), "tocsin listening") {
+				t.Errorf("level error let an info line through:\n%s", buf)
+			}
+		})
+	}
+}
