@@ -82,6 +82,10 @@ func TestValidate(t *testing.T) {
 		{"token blank", auth.Token{Name: " \t"}.Validate(now), "name"},
 		{"token too long", auth.Token{Name: strings.Repeat("ü", 129)}.Validate(now), "name"},
 		{"token not UTF-8", auth.Token{Name: "\xff"}.Validate(now), "name"},
+		{"token NUL", auth.Token{Name: "a\x00b"}.Validate(now), "name"},
+		{"token newline", auth.Token{Name: "a\nb"}.Validate(now), "name"},
+		{"token bidi override", auth.Token{Name: "lap\u202etop"}.Validate(now), "name"},
+		{"token unicode ok", auth.Token{Name: "Ritas Telefon ☎"}.Validate(now), ""},
 		{"token expired", auth.Token{Name: "x", ExpiresAt: &past}.Validate(now), "expires_at"},
 		{"token expires now", auth.Token{Name: "x", ExpiresAt: &now}.Validate(now), "expires_at"},
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/tocsinhq/tocsin/alerts"
@@ -52,6 +53,9 @@ func (t Token) Validate(now time.Time) error {
 	if strings.TrimSpace(t.Name) == "" || utf8.RuneCountInString(t.Name) > maxTokenName || !utf8.ValidString(t.Name) {
 		return alerts.Invalid("name", "must be 1 to %d characters, not all blank", maxTokenName)
 	}
+	if strings.IndexFunc(t.Name, unprintable) >= 0 {
+		return alerts.Invalid("name", "must not hold control or formatting characters")
+	}
 	if t.ExpiresAt != nil && !t.ExpiresAt.After(now) {
 		return alerts.Invalid("expires_at", "must be in the future")
 	}
@@ -73,4 +77,11 @@ func NewToken() (token string, hash []byte, err error) {
 func HashToken(token string) []byte {
 	h := sha256.Sum256([]byte(token))
 	return h[:]
+}
+
+// unprintable reports control characters and invisible formatting ones
+// (bidirectional overrides, zero-width joiners), which would let a name show
+// as something other than it is in a console or a log.
+func unprintable(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
 }
