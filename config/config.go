@@ -22,7 +22,7 @@ type Server struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// ShutdownTimeout bounds how long in-flight requests may run after SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	// Debug serves pprof on the listener, to admins only.
+	// Debug serves Go's pprof profiles under /debug/pprof/, to admins only.
 	Debug bool `yaml:"debug"`
 }
 
@@ -44,7 +44,9 @@ type Storage struct {
 	MaxOpenConns int `yaml:"max_open_conns"`
 }
 
-// Queues sizes the two pipeline queues.
+// Queues sizes the two pipeline queues. Nothing reads it yet: Alert is for
+// alert ingestion and Config for rule changes, neither built yet. It is
+// validated now so that a config written today keeps working.
 type Queues struct {
 	// Alert is the queue of incoming alert events.
 	Alert AlertQueue `yaml:"alert"`
@@ -54,32 +56,34 @@ type Queues struct {
 
 // AlertQueue sizes the alert queue and its workers.
 type AlertQueue struct {
-	// Size is how many events the queue holds before webhooks get 503.
+	// Size is how many events the queue will hold before webhooks get 503.
 	Size int `yaml:"size"`
-	// Workers is how many goroutines drain the queue.
+	// Workers is how many goroutines will drain the queue.
 	Workers int `yaml:"workers"`
-	// MaxBatch is how many events one worker commits in one transaction.
+	// MaxBatch is how many events one worker will commit in one transaction.
 	MaxBatch int `yaml:"max_batch"`
 }
 
 // ConfigQueue sizes the config-update queue.
 type ConfigQueue struct {
-	// Size is how many pending rule changes the queue holds.
+	// Size is how many pending rule changes the queue will hold.
 	Size int `yaml:"size"`
 }
 
-// Push configures WebSocket delivery.
+// Push configures WebSocket delivery. Nothing reads it yet: it is for live
+// push, not built yet, and is validated now so that a config written today
+// keeps working.
 type Push struct {
-	// AllowedOrigins lists the browser origins allowed to open a WebSocket
-	// from another origin.
+	// AllowedOrigins lists the browser origins that will be allowed to open
+	// a WebSocket from another origin.
 	AllowedOrigins []string `yaml:"allowed_origins"`
-	// SendQueue is the per-connection send queue length; a full queue closes
-	// the connection.
+	// SendQueue is the per-connection send queue length; a full queue will
+	// close the connection.
 	SendQueue int `yaml:"send_queue"`
-	// PingInterval is how often the server pings; a peer silent for two
-	// intervals is closed.
+	// PingInterval is how often the server will ping; a peer silent for two
+	// intervals will be closed.
 	PingInterval time.Duration `yaml:"ping_interval"`
-	// MaxMessageBytes caps an inbound WebSocket message.
+	// MaxMessageBytes will cap an inbound WebSocket message.
 	MaxMessageBytes int64 `yaml:"max_message_bytes"`
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -62,7 +63,7 @@ func (l *loader) decodeFile(root reflect.Value, data []byte) {
 	case n.Kind != yaml.MappingNode:
 		l.fileProblem(n.Line, "", "want a mapping of keys at the top level, got %s", describe(n))
 	default:
-		l.mapping(root, n, "")
+		l.mapping(root, n, "", 0)
 	}
 }
 
@@ -82,7 +83,10 @@ func (l *loader) yamlError(err error) {
 }
 
 // mapping decodes the mapping node n into struct v whose key path is prefix.
-func (l *loader) mapping(v reflect.Value, n *yaml.Node, prefix string) {
+// A nonzero at is the line of the alias that n was reached through: every
+// key below it is reported at that line, where the value is used, rather
+// than at the anchor's lines.
+func (l *loader) mapping(v reflect.Value, n *yaml.Node, prefix string, at int) {
 	fields := make(map[string]int)
 	for _, f := range structFields(v.Type()) {
 		fields[f.key] = f.index
@@ -90,7 +94,7 @@ func (l *loader) mapping(v reflect.Value, n *yaml.Node, prefix string) {
 	seen := make(map[string]int) // key -> line it was first set at
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := deref(n.Content[i]), n.Content[i+1]
-		line := n.Content[i].Line
+		line := cmp.Or(at, n.Content[i].Line)
 		if k.Kind != yaml.ScalarNode || isNull(k) {
 			l.fileProblem(line, prefix, "want a key, got %s", describe(k))
 			continue
@@ -104,18 +108,22 @@ func (l *loader) mapping(v reflect.Value, n *yaml.Node, prefix string) {
 			l.fileProblem(line, key, "duplicate key, first set at line %d", first)
 			continue
 		}
-		seen[k.Value] = line
+		seen[k.Value] = n.Content[i].Line
 		index, ok := fields[k.Value]
 		if !ok {
 			l.fileProblem(line, key, "unknown key")
 			continue
 		}
-		l.value(v.Field(index), val, key, line)
+		l.value(v.Field(index), val, key, line, at)
 	}
 }
 
-// value decodes node n into v, the value of key at line.
-func (l *loader) value(v reflect.Value, n *yaml.Node, key string, line int) {
+// value decodes node n into v, the value of key at line. at is as for
+// mapping; if n is itself an alias and at is not yet set, its line is used.
+func (l *loader) value(v reflect.Value, n *yaml.Node, key string, line, at int) {
+	if n.Kind == yaml.AliasNode && at == 0 {
+		at = n.Line
+	}
 	n = deref(n)
 	switch v.Kind() {
 	case reflect.Struct:
@@ -124,10 +132,10 @@ func (l *loader) value(v reflect.Value, n *yaml.Node, key string, line int) {
 		case n.Kind != yaml.MappingNode:
 			l.fileProblem(line, key, "want a mapping, got %s", describe(n))
 		default:
-			l.mapping(v, n, key)
+			l.mapping(v, n, key, at)
 		}
 	case reflect.Slice:
-		l.list(v, n, key, line)
+		l.list(v, n, key, line, at)
 	default:
 		if n.Kind != yaml.ScalarNode || isNull(n) {
 			l.fileProblem(line, key, "want %s, got %s", want(v.Type()), describe(n))
@@ -142,8 +150,9 @@ func (l *loader) value(v reflect.Value, n *yaml.Node, key string, line int) {
 }
 
 // list decodes the sequence node n into slice v. The list replaces the
-// default as a whole, and is left alone if any item is bad.
-func (l *loader) list(v reflect.Value, n *yaml.Node, key string, line int) {
+// default as a whole, and is left alone if any item is bad. at is as for
+// mapping.
+func (l *loader) list(v reflect.Value, n *yaml.Node, key string, line, at int) {
 	if n.Kind != yaml.SequenceNode {
 		l.fileProblem(line, key, "want a list, got %s", describe(n))
 		return
@@ -153,7 +162,7 @@ func (l *loader) list(v reflect.Value, n *yaml.Node, key string, line int) {
 	ok := true
 	for i, item := range n.Content {
 		ikey := fmt.Sprintf("%s[%d]", key, i)
-		iline := item.Line
+		iline := cmp.Or(at, item.Line)
 		item = deref(item)
 		if item.Kind != yaml.ScalarNode || isNull(item) {
 			l.fileProblem(iline, ikey, "want %s, got %s", want(v.Type().Elem()), describe(item))

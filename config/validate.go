@@ -57,9 +57,14 @@ func validate(c Config) []problem {
 		cs.add("storage.dsn", "must be set to a MySQL DSN like %s when storage.driver is mysql", mysqlForm)
 	case c.Storage.Driver == "mysql":
 		// The DSN holds a password: name what is wrong, never echo it.
-		if _, err := mysql.ParseDSN(c.Storage.DSN); err != nil {
+		dsn, err := mysql.ParseDSN(c.Storage.DSN)
+		switch {
+		case err != nil:
 			cs.add("storage.dsn", "not a MySQL DSN like %s: %s",
 				mysqlForm, strings.TrimPrefix(err.Error(), "invalid DSN: "))
+		case dsn.DBName == "":
+			// Without one, the first query fails with "No database selected".
+			cs.add("storage.dsn", "names no database; want a MySQL DSN like %s", mysqlForm)
 		}
 	}
 	cs.atLeast("storage.max_open_conns", int64(c.Storage.MaxOpenConns), 1)
