@@ -36,11 +36,9 @@ type env struct {
 
 // forEachStore runs fn against an API server on each test database.
 func forEachStore(t *testing.T, fn func(t *testing.T, e *env)) {
-	for _, target := range testdb.All(t) {
-		t.Run(target.Driver, func(t *testing.T) {
-			fn(t, start(t, target))
-		})
-	}
+	testdb.Each(t, func(t *testing.T, target testdb.Target) {
+		fn(t, start(t, target))
+	})
 }
 
 // start serves the API on 127.0.0.1 over a fresh, bootstrapped store.

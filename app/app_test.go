@@ -308,37 +308,35 @@ func (p *slowPost) wait(t *testing.T) postResult {
 
 func TestRunStopsOnCancel(t *testing.T) {
 	t.Parallel()
-	for _, target := range testdb.All(t) {
-		t.Run(target.Driver, func(t *testing.T) {
-			t.Parallel()
-			r := start(t, testConfig(target))
-			addr := r.app.Addr().String()
-			if host, port, err := net.SplitHostPort(addr); err != nil || host != "127.0.0.1" || port == "0" {
-				t.Fatalf("Addr() = %q, want 127.0.0.1 and the port bound", addr)
-			}
-			logged := testlog.WaitFor(t, r.log, regexp.MustCompile(`msg="tocsin listening" addr=(\S+) store=(\S+)`), nil)
-			if logged[1] != addr || logged[2] != target.Driver {
-				t.Errorf("listening line says addr=%s store=%s, want addr=%s store=%s", logged[1], logged[2], addr, target.Driver)
-			}
-			client := newClient(t)
-			if status, body := get(t, client, r.url+"/healthz", ""); status != http.StatusOK {
-				t.Fatalf("GET /healthz = %d %s, want 200", status, body)
-			}
-			if status, body := get(t, client, r.url+"/readyz", ""); status != http.StatusOK {
-				t.Fatalf("GET /readyz = %d %s, want 200", status, body)
-			}
-			if err := r.stop(t); err != nil {
-				t.Fatalf("Run after cancel = %v, want nil", err)
-			}
-			if !strings.Contains(r.log.String(), `msg="tocsin stopped"`) {
-				t.Errorf("no stop line in the log:\n%s", r.log)
-			}
-			checkStoreClosed(t, target)
-			if _, err := net.DialTimeout("tcp", addr, time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
-				t.Errorf("dial %s after Run returned: %v, want connection refused", addr, err)
-			}
-		})
-	}
+	testdb.Each(t, func(t *testing.T, target testdb.Target) {
+		t.Parallel()
+		r := start(t, testConfig(target))
+		addr := r.app.Addr().String()
+		if host, port, err := net.SplitHostPort(addr); err != nil || host != "127.0.0.1" || port == "0" {
+			t.Fatalf("Addr() = %q, want 127.0.0.1 and the port bound", addr)
+		}
+		logged := testlog.WaitFor(t, r.log, regexp.MustCompile(`msg="tocsin listening" addr=(\S+) store=(\S+)`), nil)
+		if logged[1] != addr || logged[2] != target.Driver {
+			t.Errorf("listening line says addr=%s store=%s, want addr=%s store=%s", logged[1], logged[2], addr, target.Driver)
+		}
+		client := newClient(t)
+		if status, body := get(t, client, r.url+"/healthz", ""); status != http.StatusOK {
+			t.Fatalf("GET /healthz = %d %s, want 200", status, body)
+		}
+		if status, body := get(t, client, r.url+"/readyz", ""); status != http.StatusOK {
+			t.Fatalf("GET /readyz = %d %s, want 200", status, body)
+		}
+		if err := r.stop(t); err != nil {
+			t.Fatalf("Run after cancel = %v, want nil", err)
+		}
+		if !strings.Contains(r.log.String(), `msg="tocsin stopped"`) {
+			t.Errorf("no stop line in the log:\n%s", r.log)
+		}
+		checkStoreClosed(t, target)
+		if _, err := net.DialTimeout("tcp", addr, time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("dial %s after Run returned: %v, want connection refused", addr, err)
+		}
+	})
 }
 
 // Run with a context cancelled before it starts still serves nothing,
@@ -372,46 +370,44 @@ func TestRunCancelledBeforeStart(t *testing.T) {
 // committed before the store is closed.
 func TestShutdownFinishesInFlightRequest(t *testing.T) {
 	t.Parallel()
-	for _, target := range testdb.All(t) {
-		t.Run(target.Driver, func(t *testing.T) {
-			t.Parallel()
-			cfg := testConfig(target)
-			cfg.Server.ShutdownTimeout = time.Minute
-			r := start(t, cfg)
-			admin := testlog.WaitFor(t, r.log, tokenLine, nil)[1]
-			client := newClient(t)
+	testdb.Each(t, func(t *testing.T, target testdb.Target) {
+		t.Parallel()
+		cfg := testConfig(target)
+		cfg.Server.ShutdownTimeout = time.Minute
+		r := start(t, cfg)
+		admin := testlog.WaitFor(t, r.log, tokenLine, nil)[1]
+		client := newClient(t)
 
-			post := startSlowPost(t, client, r.url+"/api/v1/users", admin)
-			const body = `{"name": "late", "role": "responder"}`
-			post.write(t, body[:len(body)/2])
-			r.cancel()
-			waitRefused(t, r.app.Addr().String()) // Shutdown has begun
-			post.write(t, body[len(body)/2:])
-			post.body.Close()
+		post := startSlowPost(t, client, r.url+"/api/v1/users", admin)
+		const body = `{"name": "late", "role": "responder"}`
+		post.write(t, body[:len(body)/2])
+		r.cancel()
+		waitRefused(t, r.app.Addr().String()) // Shutdown has begun
+		post.write(t, body[len(body)/2:])
+		post.body.Close()
 
-			res := post.wait(t)
-			if res.err != nil || res.status != http.StatusCreated {
-				t.Fatalf("in-flight POST /api/v1/users = %d %s, %v; want 201\nlog:\n%s", res.status, res.body, res.err, r.log)
-			}
-			var created auth.User
-			if err := json.Unmarshal(res.body, &created); err != nil || created.Name != "late" || created.ID == 0 {
-				t.Fatalf("in-flight POST answered %s (%v), want the new user", res.body, err)
-			}
-			if err := r.stop(t); err != nil {
-				t.Fatalf("Run after a graceful shutdown = %v, want nil", err)
-			}
-			checkStoreClosed(t, target)
+		res := post.wait(t)
+		if res.err != nil || res.status != http.StatusCreated {
+			t.Fatalf("in-flight POST /api/v1/users = %d %s, %v; want 201\nlog:\n%s", res.status, res.body, res.err, r.log)
+		}
+		var created auth.User
+		if err := json.Unmarshal(res.body, &created); err != nil || created.Name != "late" || created.ID == 0 {
+			t.Fatalf("in-flight POST answered %s (%v), want the new user", res.body, err)
+		}
+		if err := r.stop(t); err != nil {
+			t.Fatalf("Run after a graceful shutdown = %v, want nil", err)
+		}
+		checkStoreClosed(t, target)
 
-			store := openStore(t, target)
-			u, err := store.UserByName(t.Context(), "late")
-			if err != nil {
-				t.Fatalf("the user acknowledged with 201 is not in the store: %v", err)
-			}
-			if u.ID != created.ID || u.Role != auth.RoleResponder {
-				t.Errorf("stored user %+v, want id %d role responder", u, created.ID)
-			}
-		})
-	}
+		store := openStore(t, target)
+		u, err := store.UserByName(t.Context(), "late")
+		if err != nil {
+			t.Fatalf("the user acknowledged with 201 is not in the store: %v", err)
+		}
+		if u.ID != created.ID || u.Role != auth.RoleResponder {
+			t.Errorf("stored user %+v, want id %d role responder", u, created.ID)
+		}
+	})
 }
 
 // A request that does not finish within server.shutdown_timeout is cut, and
@@ -453,120 +449,114 @@ func TestShutdownTimeout(t *testing.T) {
 // the same database log none.
 func TestFirstStartLogsAdminToken(t *testing.T) {
 	t.Parallel()
-	for _, target := range testdb.All(t) {
-		t.Run(target.Driver, func(t *testing.T) {
-			t.Parallel()
-			client := newClient(t)
-			first := start(t, testConfig(target))
-			m := testlog.WaitFor(t, first.log, regexp.MustCompile(`level=WARN .*`+tokenLine.String()), nil)
-			admin := m[1]
-			status, body := get(t, client, first.url+"/api/v1/users", admin)
-			if status != http.StatusOK {
-				t.Fatalf("GET /api/v1/users with the logged token = %d %s, want 200", status, body)
-			}
-			if names := userNames(t, body); len(names) != 1 || names[0] != "admin" {
-				t.Errorf("users after the first start = %v, want [admin]", names)
-			}
-			if status, _ := get(t, client, first.url+"/api/v1/users", ""); status != http.StatusUnauthorized {
-				t.Errorf("GET /api/v1/users without a token = %d, want 401", status)
-			}
-			if err := first.stop(t); err != nil {
-				t.Fatalf("first Run = %v", err)
-			}
+	testdb.Each(t, func(t *testing.T, target testdb.Target) {
+		t.Parallel()
+		client := newClient(t)
+		first := start(t, testConfig(target))
+		m := testlog.WaitFor(t, first.log, regexp.MustCompile(`level=WARN .*`+tokenLine.String()), nil)
+		admin := m[1]
+		status, body := get(t, client, first.url+"/api/v1/users", admin)
+		if status != http.StatusOK {
+			t.Fatalf("GET /api/v1/users with the logged token = %d %s, want 200", status, body)
+		}
+		if names := userNames(t, body); len(names) != 1 || names[0] != "admin" {
+			t.Errorf("users after the first start = %v, want [admin]", names)
+		}
+		if status, _ := get(t, client, first.url+"/api/v1/users", ""); status != http.StatusUnauthorized {
+			t.Errorf("GET /api/v1/users without a token = %d, want 401", status)
+		}
+		if err := first.stop(t); err != nil {
+			t.Fatalf("first Run = %v", err)
+		}
 
-			second := start(t, testConfig(target))
-			testlog.WaitFor(t, second.log, regexp.MustCompile(`msg="tocsin listening"`), nil)
-			if strings.Contains(second.log.String(), "token=") {
-				t.Errorf("the second start logged a token:\n%s", second.log)
-			}
-			if status, body := get(t, client, second.url+"/api/v1/users", admin); status != http.StatusOK {
-				t.Errorf("the first start's token on the second start: %d %s, want 200", status, body)
-			}
-			if err := second.stop(t); err != nil {
-				t.Fatalf("second Run = %v", err)
-			}
-		})
-	}
+		second := start(t, testConfig(target))
+		testlog.WaitFor(t, second.log, regexp.MustCompile(`msg="tocsin listening"`), nil)
+		if strings.Contains(second.log.String(), "token=") {
+			t.Errorf("the second start logged a token:\n%s", second.log)
+		}
+		if status, body := get(t, client, second.url+"/api/v1/users", admin); status != http.StatusOK {
+			t.Errorf("the first start's token on the second start: %d %s, want 200", status, body)
+		}
+		if err := second.stop(t); err != nil {
+			t.Fatalf("second Run = %v", err)
+		}
+	})
 }
 
 // New fails on a taken listen address, closes the store it opened, and
 // leaves no admin behind whose token nobody will see.
 func TestNewListenAddressTaken(t *testing.T) {
 	t.Parallel()
-	for _, target := range testdb.All(t) {
-		t.Run(target.Driver, func(t *testing.T) {
-			t.Parallel()
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			cfg := testConfig(target)
-			cfg.Server.Listen = ln.Addr().String()
-			logger, buf := newLogger()
-			a, err := app.New(t.Context(), cfg, logger)
-			if err == nil {
-				t.Fatalf("New on the taken address %s succeeded (listening on %s)", cfg.Server.Listen, a.Addr())
-			}
-			if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), "server.listen") ||
-				!strings.Contains(err.Error(), cfg.Server.Listen) {
-				t.Errorf("New on a taken address: %q; want EADDRINUSE naming server.listen and %s", err, cfg.Server.Listen)
-			}
-			checkStoreClosed(t, target)
-			if strings.Contains(buf.String(), "token=") {
-				t.Errorf("a start that failed logged the admin token:\n%s", buf)
-			}
+	testdb.Each(t, func(t *testing.T, target testdb.Target) {
+		t.Parallel()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		cfg := testConfig(target)
+		cfg.Server.Listen = ln.Addr().String()
+		logger, buf := newLogger()
+		a, err := app.New(t.Context(), cfg, logger)
+		if err == nil {
+			t.Fatalf("New on the taken address %s succeeded (listening on %s)", cfg.Server.Listen, a.Addr())
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), "server.listen") ||
+			!strings.Contains(err.Error(), cfg.Server.Listen) {
+			t.Errorf("New on a taken address: %q; want EADDRINUSE naming server.listen and %s", err, cfg.Server.Listen)
+		}
+		checkStoreClosed(t, target)
+		if strings.Contains(buf.String(), "token=") {
+			t.Errorf("a start that failed logged the admin token:\n%s", buf)
+		}
 
-			// The next start that succeeds is the first one.
-			r := start(t, testConfig(target))
-			testlog.WaitFor(t, r.log, tokenLine, nil)
-			if err := r.stop(t); err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
+		// The next start that succeeds is the first one.
+		r := start(t, testConfig(target))
+		testlog.WaitFor(t, r.log, tokenLine, nil)
+		if err := r.stop(t); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestNewRefusesNewerSchema(t *testing.T) {
 	t.Parallel()
-	for _, target := range testdb.All(t) {
-		t.Run(target.Driver, func(t *testing.T) {
-			t.Parallel()
-			ctx := t.Context()
-			store, err := storage.Open(ctx, storage.Options{Driver: target.Driver, DSN: target.DSN})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := store.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			_, latest, err := store.SchemaVersion(ctx)
-			store.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw := openRaw(t, target)
-			if _, err := raw.ExecContext(ctx,
-				`INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, ?)`, latest+1, true); err != nil {
-				t.Fatalf("insert schema version %d: %v", latest+1, err)
-			}
-			raw.Close()
+	testdb.Each(t, func(t *testing.T, target testdb.Target) {
+		t.Parallel()
+		ctx := t.Context()
+		store, err := storage.Open(ctx, storage.Options{Driver: target.Driver, DSN: target.DSN})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_, latest, err := store.SchemaVersion(ctx)
+		store.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := openRaw(t, target)
+		if _, err := raw.ExecContext(ctx,
+			`INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, ?)`, latest+1, true); err != nil {
+			t.Fatalf("insert schema version %d: %v", latest+1, err)
+		}
+		raw.Close()
 
-			logger, buf := newLogger()
-			a, err := app.New(ctx, testConfig(target), logger)
-			if err == nil {
-				a.Run(canceled())
-				t.Fatalf("New on a database at schema version %d (this binary knows %d) succeeded", latest+1, latest)
-			}
-			if !errors.Is(err, storage.ErrSchemaTooNew) {
-				t.Errorf("New on a newer schema: %v, want storage.ErrSchemaTooNew", err)
-			}
-			if strings.Contains(buf.String(), "token=") {
-				t.Errorf("New on a newer schema created an admin:\n%s", buf)
-			}
-			checkStoreClosed(t, target)
-		})
-	}
+		logger, buf := newLogger()
+		a, err := app.New(ctx, testConfig(target), logger)
+		if err == nil {
+			a.Run(canceled())
+			t.Fatalf("New on a database at schema version %d (this binary knows %d) succeeded", latest+1, latest)
+		}
+		if !errors.Is(err, storage.ErrSchemaTooNew) {
+			t.Errorf("New on a newer schema: %v, want storage.ErrSchemaTooNew", err)
+		}
+		if strings.Contains(buf.String(), "token=") {
+			t.Errorf("New on a newer schema created an admin:\n%s", buf)
+		}
+		checkStoreClosed(t, target)
+	})
 }
 
 // canceled returns a context that is already canceled.

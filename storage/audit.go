@@ -17,11 +17,11 @@ type Actor struct {
 	Name string
 }
 
-// The actors that are not users.
-var (
-	ActorSystem = Actor{Name: "system"}
-	ActorCLI    = Actor{Name: "cli"}
-)
+// SystemActor is tocsin itself, as when it creates the first admin.
+func SystemActor() Actor { return Actor{Name: "system"} }
+
+// CLIActor is whoever runs tocsin's commands on the command line.
+func CLIActor() Actor { return Actor{Name: "cli"} }
 
 // The audit log's actions.
 const (

@@ -122,11 +122,11 @@ func TestAuditTrail(t *testing.T) {
 		}{
 			{"CLI creates admin", func(t *testing.T) auditWant {
 				var err error
-				root, err = db.CreateUser(ctx, storage.ActorCLI, auth.User{Name: "root", Role: auth.RoleAdmin})
+				root, err = db.CreateUser(ctx, storage.CLIActor(), auth.User{Name: "root", Role: auth.RoleAdmin})
 				if err != nil {
 					t.Fatal(err)
 				}
-				return auditWant{storage.ActorCLI, storage.ActionCreate, "user", root.ID, nil, root}
+				return auditWant{storage.CLIActor(), storage.ActionCreate, "user", root.ID, nil, root}
 			}},
 			{"admin creates user", func(t *testing.T) auditWant {
 				var err error
@@ -152,11 +152,11 @@ func TestAuditTrail(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				tok, err = db.CreateToken(ctx, storage.ActorSystem, auth.Token{UserID: bob2.ID, Name: "ci", Hash: hash, ExpiresAt: ptr(e.clock.Now().Add(time.Hour))})
+				tok, err = db.CreateToken(ctx, storage.SystemActor(), auth.Token{UserID: bob2.ID, Name: "ci", Hash: hash, ExpiresAt: ptr(e.clock.Now().Add(time.Hour))})
 				if err != nil {
 					t.Fatal(err)
 				}
-				return auditWant{storage.ActorSystem, storage.ActionCreate, "token", tok.ID, nil, tok}
+				return auditWant{storage.SystemActor(), storage.ActionCreate, "token", tok.ID, nil, tok}
 			}},
 			{"user updates own token", func(t *testing.T) auditWant {
 				in := tok
@@ -175,10 +175,10 @@ func TestAuditTrail(t *testing.T) {
 				return auditWant{userActor(root), storage.ActionDelete, "token", tok.ID, tok2, nil}
 			}},
 			{"CLI deletes user", func(t *testing.T) auditWant {
-				if err := db.DeleteUser(ctx, storage.ActorCLI, bob2.ID, 0); err != nil {
+				if err := db.DeleteUser(ctx, storage.CLIActor(), bob2.ID, 0); err != nil {
 					t.Fatal(err)
 				}
-				return auditWant{storage.ActorCLI, storage.ActionDelete, "user", bob.ID, bob2, nil}
+				return auditWant{storage.CLIActor(), storage.ActionDelete, "user", bob.ID, bob2, nil}
 			}},
 		}
 		var ids []int64
@@ -222,7 +222,7 @@ func TestAuditSkipsFailedWrites(t *testing.T) {
 		tok, _ := mustCreateToken(t, db, bob.ID, "t", nil)
 		// bob at version 2, so that version 1 is stale.
 		bob.Name = "bobby"
-		bob, err := db.UpdateUser(ctx, storage.ActorCLI, bob)
+		bob, err := db.UpdateUser(ctx, storage.CLIActor(), bob)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -64,13 +64,13 @@ func TestConcurrentUpdateUser(t *testing.T) {
 				func() (err error) {
 					in := u
 					in.Name = fmt.Sprintf("first-%d", round)
-					results[0], err = db.UpdateUser(ctx, storage.ActorCLI, in)
+					results[0], err = db.UpdateUser(ctx, storage.CLIActor(), in)
 					return err
 				},
 				func() (err error) {
 					in := u
 					in.Name, in.Role = fmt.Sprintf("second-%d", round), auth.RoleAdmin
-					results[1], err = db.UpdateUser(ctx, storage.ActorCLI, in)
+					results[1], err = db.UpdateUser(ctx, storage.CLIActor(), in)
 					return err
 				},
 			)
@@ -84,7 +84,7 @@ func TestConcurrentUpdateUser(t *testing.T) {
 			}
 			// Back to a responder for the next round.
 			got.Role = auth.RoleResponder
-			if u, err = db.UpdateUser(ctx, storage.ActorCLI, got); err != nil {
+			if u, err = db.UpdateUser(ctx, storage.CLIActor(), got); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -99,12 +99,12 @@ func TestConcurrentAdminRemoval(t *testing.T) {
 	demote := func(ctx context.Context, db *storage.DB, u auth.User) func() error {
 		return func() error {
 			u.Role = auth.RoleResponder
-			_, err := db.UpdateUser(ctx, storage.ActorCLI, u)
+			_, err := db.UpdateUser(ctx, storage.CLIActor(), u)
 			return err
 		}
 	}
 	remove := func(ctx context.Context, db *storage.DB, u auth.User) func() error {
-		return func() error { return db.DeleteUser(ctx, storage.ActorCLI, u.ID, u.Version) }
+		return func() error { return db.DeleteUser(ctx, storage.CLIActor(), u.ID, u.Version) }
 	}
 	cases := []struct {
 		name string
@@ -130,7 +130,7 @@ func TestConcurrentAdminRemoval(t *testing.T) {
 					for _, u := range takeSnapshot(t, e.db).users {
 						if u.IsAdmin() {
 							admins = append(admins, u)
-						} else if err := e.db.DeleteUser(ctx, storage.ActorCLI, u.ID, 0); err != nil {
+						} else if err := e.db.DeleteUser(ctx, storage.CLIActor(), u.ID, 0); err != nil {
 							t.Fatalf("%s: delete the demoted user: %v", what, err)
 						}
 					}

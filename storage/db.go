@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -49,10 +50,14 @@ type Options struct {
 // DB is the store. Create it with Open, bring its schema up with Migrate, and
 // Close it when done.
 type DB struct {
-	sql     *sql.DB
-	dialect dialect
-	log     *slog.Logger
-	now     func() time.Time
+	sql *sql.DB
+	// connector opens connections outside the pool, such as the one that
+	// holds the migration lock while goose uses the pool; nil on SQLite,
+	// which takes no such lock.
+	connector driver.Connector
+	dialect   dialect
+	log       *slog.Logger
+	now       func() time.Time
 }
 
 // Open connects to the database that opts name and checks that it answers.
@@ -62,12 +67,18 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	var sqlDB *sql.DB
+	var (
+		sqlDB     *sql.DB
+		connector driver.Connector
+	)
 	switch opts.Driver {
 	case DriverSQLite:
 		sqlDB, err = openSQLite(opts.DSN)
 	case DriverMySQL:
-		sqlDB, err = openMySQL(opts.DSN)
+		connector, err = mysqlConnector(opts.DSN)
+		if err == nil {
+			sqlDB = sql.OpenDB(connector)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -80,7 +91,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	sqlDB.SetMaxIdleConns(conns)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 
-	db := &DB{sql: sqlDB, dialect: d, log: opts.Logger, now: opts.Now}
+	db := &DB{sql: sqlDB, connector: connector, dialect: d, log: opts.Logger, now: opts.Now}
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)
 	}
@@ -127,8 +138,9 @@ func openSQLite(dsn string) (*sql.DB, error) {
 	return sql.Open("sqlite", "file:"+path+"?"+strings.Join(params, "&"))
 }
 
-// openMySQL opens a MySQL pool on dsn with the settings tocsin relies on.
-func openMySQL(dsn string) (*sql.DB, error) {
+// mysqlConnector returns a connector to the MySQL server that dsn names,
+// with the settings tocsin relies on.
+func mysqlConnector(dsn string) (driver.Connector, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("storage: bad mysql dsn: %w", err)
@@ -136,8 +148,7 @@ func openMySQL(dsn string) (*sql.DB, error) {
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
 	cfg.Collation = "utf8mb4_bin"
-	cfg.ClientFoundRows = true // UPDATE reports rows matched, not rows changed
-	cfg.RejectReadOnly = true  // a failed-over read-only primary drops the connection
+	cfg.RejectReadOnly = true // a failed-over read-only primary drops the connection
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
@@ -145,7 +156,7 @@ func openMySQL(dsn string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: bad mysql dsn: %w", err)
 	}
-	return sql.OpenDB(connector), nil
+	return connector, nil
 }
 
 // Ping checks that the database answers.
@@ -164,9 +175,11 @@ func (db *DB) Driver() string { return db.dialect.name }
 // Migrate brings the schema up to the newest version this binary knows. It
 // returns ErrSchemaTooNew, changing nothing, when the database is newer.
 // On MySQL it holds a named lock meanwhile, so that nodes starting together
-// migrate one at a time.
+// migrate one at a time: it waits up to a minute for another node's
+// migration to end, or until ctx ends. The lock takes a connection of its own,
+// outside the pool, so that Migrate works on a pool of one.
 func (db *DB) Migrate(ctx context.Context) error {
-	unlock, err := db.dialect.lockMigrations(ctx, db.sql)
+	unlock, err := db.dialect.lockMigrations(ctx, db.connector)
 	if err != nil {
 		return fmt.Errorf("storage: lock migrations: %w", err)
 	}

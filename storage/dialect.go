@@ -3,8 +3,10 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/pressly/goose/v3"
@@ -25,13 +27,14 @@ type dialect struct {
 	// isDeadlock reports whether err means the database rolled the
 	// transaction back to break a deadlock, so that it may be run again.
 	isDeadlock func(err error) bool
-	// lockMigrations serialises migrations across processes.
-	lockMigrations func(ctx context.Context, db *sql.DB) (unlock func(), err error)
+	// lockMigrations serialises migrations across processes, holding its lock
+	// on a connection that it opens with connector, outside the store's pool.
+	lockMigrations func(ctx context.Context, connector driver.Connector) (unlock func(), err error)
 }
 
 // dialectFor returns the dialect of a driver name.
-func dialectFor(driver string) (dialect, error) {
-	switch driver {
+func dialectFor(name string) (dialect, error) {
+	switch name {
 	case DriverSQLite:
 		return dialect{
 			name:      DriverSQLite,
@@ -43,7 +46,7 @@ func dialectFor(driver string) (dialect, error) {
 			},
 			// Transactions take the write lock at BEGIN: they never deadlock.
 			isDeadlock:     func(error) bool { return false },
-			lockMigrations: func(context.Context, *sql.DB) (func(), error) { return func() {}, nil },
+			lockMigrations: func(context.Context, driver.Connector) (func(), error) { return func() {}, nil },
 		}, nil
 	case DriverMySQL:
 		return dialect{
@@ -61,29 +64,49 @@ func dialectFor(driver string) (dialect, error) {
 			lockMigrations: mysqlNamedLock("tocsin.migrate", 60),
 		}, nil
 	}
-	return dialect{}, fmt.Errorf("storage: unknown driver %q (want %q or %q)", driver, DriverSQLite, DriverMySQL)
+	return dialect{}, fmt.Errorf("storage: unknown driver %q (want %q or %q)", name, DriverSQLite, DriverMySQL)
 }
 
 // mysqlNamedLock returns a lock function that holds the MySQL named lock name
-// on a connection of its own, waiting up to timeoutSeconds for it.
-func mysqlNamedLock(name string, timeoutSeconds int) func(ctx context.Context, db *sql.DB) (func(), error) {
-	return func(ctx context.Context, db *sql.DB) (func(), error) {
-		conn, err := db.Conn(ctx)
+// on a connection of its own, outside the store's pool, so that the pool
+// stays free for the work done under the lock even when it holds a single
+// connection. It waits up to timeoutSeconds for another session to release
+// the lock, or until ctx ends.
+func mysqlNamedLock(name string, timeoutSeconds int) func(ctx context.Context, connector driver.Connector) (func(), error) {
+	return func(ctx context.Context, connector driver.Connector) (func(), error) {
+		lockDB := sql.OpenDB(connector)
+		lockDB.SetMaxOpenConns(1)
+		conn, err := lockDB.Conn(ctx)
 		if err != nil {
+			lockDB.Close()
 			return nil, err
 		}
+		release := func() {
+			conn.Close()
+			lockDB.Close()
+		}
+		// GET_LOCK returns 1 when it takes the lock, 0 when it timed out
+		// waiting, and NULL on an error such as the session being killed.
 		var got sql.NullInt64
 		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, ?)", name, timeoutSeconds).Scan(&got); err != nil {
-			conn.Close()
-			return nil, err
+			release()
+			return nil, fmt.Errorf("GET_LOCK(%q) failed: %w", name, err)
 		}
-		if got.Int64 != 1 {
-			conn.Close()
-			return nil, fmt.Errorf("another node held the lock %q for %d s", name, timeoutSeconds)
+		switch {
+		case !got.Valid:
+			release()
+			return nil, fmt.Errorf("GET_LOCK(%q) failed: the server returned NULL", name)
+		case got.Int64 != 1:
+			release()
+			return nil, fmt.Errorf("timed out after %d s waiting for another node to release the lock %q", timeoutSeconds, name)
 		}
 		return func() {
-			conn.ExecContext(context.Background(), "SELECT RELEASE_LOCK(?)", name)
-			conn.Close()
+			// Closing the connection would release the lock too; releasing
+			// it first says so to the server at once.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			conn.ExecContext(ctx, "SELECT RELEASE_LOCK(?)", name)
+			release()
 		}, nil
 	}
 }

@@ -115,65 +115,63 @@ func tables(t *testing.T, driver string, raw *sql.DB) []string {
 
 func TestMigrate(t *testing.T) {
 	t.Parallel()
-	for _, target := range testdb.All(t) {
-		t.Run(target.Driver, func(t *testing.T) {
-			t.Parallel()
-			ctx := t.Context()
-			db := openStore(t, target, newFakeClock())
-			raw := openRaw(t, target)
-			files := migrationVersions(t, target.Driver)
-			newest := files[len(files)-1]
+	testdb.Each(t, func(t *testing.T, target testdb.Target) {
+		t.Parallel()
+		ctx := t.Context()
+		db := openStore(t, target, newFakeClock())
+		raw := openRaw(t, target)
+		files := migrationVersions(t, target.Driver)
+		newest := files[len(files)-1]
 
-			if got := tables(t, target.Driver, raw); len(got) != 0 {
-				t.Fatalf("fresh database has tables %v, want none", got)
-			}
-			current, latest, err := db.SchemaVersion(ctx)
-			if err != nil {
-				t.Fatalf("SchemaVersion before Migrate: %v", err)
-			}
-			if current != 0 || latest != newest {
-				t.Fatalf("SchemaVersion before Migrate = (%d, %d), want (0, %d)", current, latest, newest)
-			}
+		if got := tables(t, target.Driver, raw); len(got) != 0 {
+			t.Fatalf("fresh database has tables %v, want none", got)
+		}
+		current, latest, err := db.SchemaVersion(ctx)
+		if err != nil {
+			t.Fatalf("SchemaVersion before Migrate: %v", err)
+		}
+		if current != 0 || latest != newest {
+			t.Fatalf("SchemaVersion before Migrate = (%d, %d), want (0, %d)", current, latest, newest)
+		}
 
-			if err := db.Migrate(ctx); err != nil {
-				t.Fatalf("Migrate: %v", err)
-			}
-			current, latest, err = db.SchemaVersion(ctx)
-			if err != nil {
-				t.Fatalf("SchemaVersion after Migrate: %v", err)
-			}
-			if current != newest || latest != newest {
-				t.Fatalf("SchemaVersion after Migrate = (%d, %d), want (%d, %d)", current, latest, newest, newest)
-			}
-			wantTables := []string{"audit_log", "goose_db_version", "tokens", "users"}
-			if got := tables(t, target.Driver, raw); !slices.Equal(got, wantTables) {
-				t.Fatalf("tables after Migrate = %v, want %v", got, wantTables)
-			}
-			wantRows := []gooseRow{{0, true}}
-			for _, v := range files {
-				wantRows = append(wantRows, gooseRow{v, true})
-			}
-			if got := gooseRows(t, raw); !slices.Equal(got, wantRows) {
-				t.Fatalf("goose_db_version after Migrate = %v, want %v", got, wantRows)
-			}
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		current, latest, err = db.SchemaVersion(ctx)
+		if err != nil {
+			t.Fatalf("SchemaVersion after Migrate: %v", err)
+		}
+		if current != newest || latest != newest {
+			t.Fatalf("SchemaVersion after Migrate = (%d, %d), want (%d, %d)", current, latest, newest, newest)
+		}
+		wantTables := []string{"audit_log", "goose_db_version", "tokens", "users"}
+		if got := tables(t, target.Driver, raw); !slices.Equal(got, wantTables) {
+			t.Fatalf("tables after Migrate = %v, want %v", got, wantTables)
+		}
+		wantRows := []gooseRow{{0, true}}
+		for _, v := range files {
+			wantRows = append(wantRows, gooseRow{v, true})
+		}
+		if got := gooseRows(t, raw); !slices.Equal(got, wantRows) {
+			t.Fatalf("goose_db_version after Migrate = %v, want %v", got, wantRows)
+		}
 
-			// A second Migrate changes nothing, data included.
-			u := mustCreateUser(t, db, "kept", auth.RoleAdmin)
-			if err := db.Migrate(ctx); err != nil {
-				t.Fatalf("second Migrate: %v", err)
-			}
-			if got := gooseRows(t, raw); !slices.Equal(got, wantRows) {
-				t.Fatalf("goose_db_version after second Migrate = %v, want %v", got, wantRows)
-			}
-			if got := tables(t, target.Driver, raw); !slices.Equal(got, wantTables) {
-				t.Fatalf("tables after second Migrate = %v, want %v", got, wantTables)
-			}
-			got, err := db.User(ctx, u.ID)
-			if err != nil || !sameUser(got, u) {
-				t.Fatalf("user after second Migrate = %+v, %v; want %+v", got, err, u)
-			}
-		})
-	}
+		// A second Migrate changes nothing, data included.
+		u := mustCreateUser(t, db, "kept", auth.RoleAdmin)
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatalf("second Migrate: %v", err)
+		}
+		if got := gooseRows(t, raw); !slices.Equal(got, wantRows) {
+			t.Fatalf("goose_db_version after second Migrate = %v, want %v", got, wantRows)
+		}
+		if got := tables(t, target.Driver, raw); !slices.Equal(got, wantTables) {
+			t.Fatalf("tables after second Migrate = %v, want %v", got, wantTables)
+		}
+		got, err := db.User(ctx, u.ID)
+		if err != nil || !sameUser(got, u) {
+			t.Fatalf("user after second Migrate = %+v, %v; want %+v", got, err, u)
+		}
+	})
 }
 
 // numbers matches the whole numbers in an error message.
@@ -193,59 +191,57 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			for _, target := range testdb.All(t) {
-				t.Run(target.Driver, func(t *testing.T) {
-					t.Parallel()
-					ctx := t.Context()
-					db := openStore(t, target, newFakeClock())
-					raw := openRaw(t, target)
-					if c.migrated {
-						if err := db.Migrate(ctx); err != nil {
-							t.Fatalf("Migrate: %v", err)
-						}
-						mustCreateUser(t, db, "kept", auth.RoleAdmin)
+			testdb.Each(t, func(t *testing.T, target testdb.Target) {
+				t.Parallel()
+				ctx := t.Context()
+				db := openStore(t, target, newFakeClock())
+				raw := openRaw(t, target)
+				if c.migrated {
+					if err := db.Migrate(ctx); err != nil {
+						t.Fatalf("Migrate: %v", err)
 					}
-					// SchemaVersion creates goose's table when it is missing.
-					_, latest, err := db.SchemaVersion(ctx)
-					if err != nil {
-						t.Fatalf("SchemaVersion: %v", err)
-					}
-					newer := latest + 1000
-					if _, err := raw.ExecContext(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, ?)`, newer, true); err != nil {
-						t.Fatalf("insert version %d: %v", newer, err)
-					}
-					beforeRows, beforeTables := gooseRows(t, raw), tables(t, target.Driver, raw)
+					mustCreateUser(t, db, "kept", auth.RoleAdmin)
+				}
+				// SchemaVersion creates goose's table when it is missing.
+				_, latest, err := db.SchemaVersion(ctx)
+				if err != nil {
+					t.Fatalf("SchemaVersion: %v", err)
+				}
+				newer := latest + 1000
+				if _, err := raw.ExecContext(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, ?)`, newer, true); err != nil {
+					t.Fatalf("insert version %d: %v", newer, err)
+				}
+				beforeRows, beforeTables := gooseRows(t, raw), tables(t, target.Driver, raw)
 
-					for attempt := 1; attempt <= 2; attempt++ {
-						err = db.Migrate(ctx)
-						if !errors.Is(err, storage.ErrSchemaTooNew) {
-							t.Fatalf("Migrate #%d on a database at version %d: got %v, want ErrSchemaTooNew", attempt, newer, err)
-						}
-						nums := numbers.FindAllString(err.Error(), -1)
-						for _, v := range []int64{newer, latest} {
-							if !slices.Contains(nums, strconv.FormatInt(v, 10)) {
-								t.Fatalf("Migrate #%d: error %q does not name version %d", attempt, err, v)
-							}
-						}
-						if got := gooseRows(t, raw); !slices.Equal(got, beforeRows) {
-							t.Fatalf("Migrate #%d changed goose_db_version: got %v, want %v", attempt, got, beforeRows)
-						}
-						if got := tables(t, target.Driver, raw); !slices.Equal(got, beforeTables) {
-							t.Fatalf("Migrate #%d changed the tables: got %v, want %v", attempt, got, beforeTables)
+				for attempt := 1; attempt <= 2; attempt++ {
+					err = db.Migrate(ctx)
+					if !errors.Is(err, storage.ErrSchemaTooNew) {
+						t.Fatalf("Migrate #%d on a database at version %d: got %v, want ErrSchemaTooNew", attempt, newer, err)
+					}
+					nums := numbers.FindAllString(err.Error(), -1)
+					for _, v := range []int64{newer, latest} {
+						if !slices.Contains(nums, strconv.FormatInt(v, 10)) {
+							t.Fatalf("Migrate #%d: error %q does not name version %d", attempt, err, v)
 						}
 					}
-					current, _, err := db.SchemaVersion(ctx)
-					if err != nil || current != newer {
-						t.Fatalf("SchemaVersion after refusal = %d, %v; want %d", current, err, newer)
+					if got := gooseRows(t, raw); !slices.Equal(got, beforeRows) {
+						t.Fatalf("Migrate #%d changed goose_db_version: got %v, want %v", attempt, got, beforeRows)
 					}
-					if c.migrated {
-						var n int
-						if err := raw.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n); err != nil || n != 1 {
-							t.Fatalf("users after refusal = %d, %v; want 1", n, err)
-						}
+					if got := tables(t, target.Driver, raw); !slices.Equal(got, beforeTables) {
+						t.Fatalf("Migrate #%d changed the tables: got %v, want %v", attempt, got, beforeTables)
 					}
-				})
-			}
+				}
+				current, _, err := db.SchemaVersion(ctx)
+				if err != nil || current != newer {
+					t.Fatalf("SchemaVersion after refusal = %d, %v; want %d", current, err, newer)
+				}
+				if c.migrated {
+					var n int
+					if err := raw.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n); err != nil || n != 1 {
+						t.Fatalf("users after refusal = %d, %v; want 1", n, err)
+					}
+				}
+			})
 		})
 	}
 }

@@ -12,11 +12,15 @@ import (
 	"time"
 
 	"github.com/tocsinhq/tocsin/alerts"
+	"github.com/tocsinhq/tocsin/api"
 	"github.com/tocsinhq/tocsin/auth"
 	"github.com/tocsinhq/tocsin/internal/fakeclock"
 	"github.com/tocsinhq/tocsin/internal/testdb"
 	"github.com/tocsinhq/tocsin/storage"
 )
+
+// The store is what the API serves from.
+var _ api.Store = (*storage.DB)(nil)
 
 // newFakeClock returns a clock set to a time that is not in UTC and has
 // sub-millisecond digits, so that tests see the store normalise both.
@@ -55,32 +59,32 @@ func forEachStore(t *testing.T, fn func(t *testing.T, db *storage.DB)) {
 // its database.
 func forEachEnv(t *testing.T, fn func(t *testing.T, e *env)) {
 	t.Helper()
-	for _, target := range testdb.All(t) {
-		t.Run(target.Driver, func(t *testing.T) {
-			t.Parallel()
-			e := &env{clock: newFakeClock(), target: target}
-			e.db = openStore(t, target, e.clock)
-			e.raw = openRaw(t, target)
-			if err := e.db.Migrate(t.Context()); err != nil {
-				t.Fatalf("Migrate: %v", err)
-			}
-			fn(t, e)
-		})
-	}
+	testdb.Each(t, func(t *testing.T, target testdb.Target) {
+		t.Parallel()
+		e := &env{clock: newFakeClock(), target: target}
+		e.db = openStore(t, target, e.clock)
+		e.raw = openRaw(t, target)
+		if err := e.db.Migrate(t.Context()); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		fn(t, e)
+	})
 }
 
 // openStore opens a store on target, without migrating it, and closes it
 // when the test ends.
 func openStore(t *testing.T, target testdb.Target, clock *fakeClock) *storage.DB {
 	t.Helper()
-	db, err := storage.Open(t.Context(), storage.Options{
-		Driver:       target.Driver,
-		DSN:          target.DSN,
-		MaxOpenConns: 4,
-		Now:          clock.Now,
-	})
+	return openStoreWith(t, storage.Options{Driver: target.Driver, DSN: target.DSN, MaxOpenConns: 4, Now: clock.Now})
+}
+
+// openStoreWith opens a store with opts, without migrating it, and closes it
+// when the test ends.
+func openStoreWith(t *testing.T, opts storage.Options) *storage.DB {
+	t.Helper()
+	db, err := storage.Open(t.Context(), opts)
 	if err != nil {
-		t.Fatalf("Open(%s): %v", target.Driver, err)
+		t.Fatalf("Open(%s): %v", opts.Driver, err)
 	}
 	t.Cleanup(func() {
 		if err := db.Close(); err != nil {
@@ -180,7 +184,7 @@ func fmtToken(tok auth.Token) string {
 // mustCreateUser creates a user or fails the test.
 func mustCreateUser(t *testing.T, db *storage.DB, name string, role auth.Role) auth.User {
 	t.Helper()
-	u, err := db.CreateUser(t.Context(), storage.ActorCLI, auth.User{Name: name, Role: role})
+	u, err := db.CreateUser(t.Context(), storage.CLIActor(), auth.User{Name: name, Role: role})
 	if err != nil {
 		t.Fatalf("CreateUser(%q, %q): %v", name, role, err)
 	}
@@ -195,7 +199,7 @@ func mustCreateToken(t *testing.T, db *storage.DB, userID int64, name string, ex
 	if err != nil {
 		t.Fatalf("NewToken: %v", err)
 	}
-	tok, err := db.CreateToken(t.Context(), storage.ActorCLI, auth.Token{UserID: userID, Name: name, Hash: hash, ExpiresAt: expires})
+	tok, err := db.CreateToken(t.Context(), storage.CLIActor(), auth.Token{UserID: userID, Name: name, Hash: hash, ExpiresAt: expires})
 	if err != nil {
 		t.Fatalf("CreateToken(user %d, %q): %v", userID, name, err)
 	}

@@ -232,11 +232,11 @@ func (db *DB) Bootstrap(ctx context.Context) (token string, created bool, err er
 		if users > 0 {
 			return nil
 		}
-		u, err := db.insertUser(ctx, tx, ActorSystem, auth.User{Name: "admin", Role: auth.RoleAdmin})
+		u, err := db.insertUser(ctx, tx, SystemActor(), auth.User{Name: "admin", Role: auth.RoleAdmin})
 		if err != nil {
 			return err
 		}
-		_, err = db.insertToken(ctx, tx, ActorSystem, auth.Token{UserID: u.ID, Name: "bootstrap", Hash: hash})
+		_, err = db.insertToken(ctx, tx, SystemActor(), auth.Token{UserID: u.ID, Name: "bootstrap", Hash: hash})
 		created = err == nil
 		return err
 	})

@@ -29,7 +29,7 @@ func TestCreateToken(t *testing.T) {
 		}
 		// An expiry with sub-millisecond digits, in another zone.
 		expires := e.clock.Now().Add(24*time.Hour + 123456*time.Nanosecond)
-		tok, err := db.CreateToken(ctx, storage.ActorCLI, auth.Token{
+		tok, err := db.CreateToken(ctx, storage.CLIActor(), auth.Token{
 			ID: 42, UserID: u.ID, Name: "laptop", Hash: hash, ExpiresAt: &expires,
 			Version: 9, CreatedAt: time.Unix(1, 0), // the store's to set
 		})
@@ -98,7 +98,7 @@ func TestCreateTokenRejects(t *testing.T) {
 					t.Fatal(err)
 				}
 				before, audits := takeSnapshot(t, e.db), e.auditRows(t)
-				_, err = e.db.CreateToken(t.Context(), storage.ActorCLI, c.token(hash))
+				_, err = e.db.CreateToken(t.Context(), storage.CLIActor(), c.token(hash))
 				checkErr(t, "CreateToken with "+c.name, err, c.kind, c.field)
 				checkUnchanged(t, c.name, e.db, before)
 				if got := e.auditRows(t); got != audits {
@@ -111,7 +111,7 @@ func TestCreateTokenRejects(t *testing.T) {
 		for name, hash := range map[string][]byte{"no hash": nil, "short hash": []byte("abc"), "duplicate hash": auth.HashToken(taken)} {
 			t.Run(name, func(t *testing.T) {
 				before := takeSnapshot(t, e.db)
-				if _, err := e.db.CreateToken(t.Context(), storage.ActorCLI, auth.Token{UserID: u.ID, Name: "x", Hash: hash}); err == nil {
+				if _, err := e.db.CreateToken(t.Context(), storage.CLIActor(), auth.Token{UserID: u.ID, Name: "x", Hash: hash}); err == nil {
 					t.Fatalf("CreateToken with %s succeeded", name)
 				}
 				checkUnchanged(t, name, e.db, before)
@@ -133,7 +133,7 @@ func TestAuthenticate(t *testing.T) {
 		aliceTok, alicePlain := mustCreateToken(t, db, alice.ID, "alice", nil)
 		bobTok, bobPlain := mustCreateToken(t, db, bob.ID, "bob", ptr(e.clock.Now().Add(time.Hour)))
 		revoked, revokedPlain := mustCreateToken(t, db, alice.ID, "revoked", nil)
-		if err := db.DeleteToken(ctx, storage.ActorCLI, revoked.ID, revoked.Version); err != nil {
+		if err := db.DeleteToken(ctx, storage.CLIActor(), revoked.ID, revoked.Version); err != nil {
 			t.Fatalf("DeleteToken: %v", err)
 		}
 		unknown, _, err := auth.NewToken()
@@ -193,7 +193,7 @@ func TestAuthenticate(t *testing.T) {
 
 		// A user's role change shows at once.
 		alice.Role = auth.RoleAdmin
-		if _, err := db.UpdateUser(ctx, storage.ActorCLI, alice); err != nil {
+		if _, err := db.UpdateUser(ctx, storage.CLIActor(), alice); err != nil {
 			t.Fatal(err)
 		}
 		if u, _, err := db.Authenticate(ctx, alicePlain); err != nil || u.Role != auth.RoleAdmin || u.Version != 2 {
@@ -201,7 +201,7 @@ func TestAuthenticate(t *testing.T) {
 		}
 
 		// Deleting the user revokes its tokens.
-		if err := db.DeleteUser(ctx, storage.ActorCLI, bob.ID, 0); err != nil {
+		if err := db.DeleteUser(ctx, storage.CLIActor(), bob.ID, 0); err != nil {
 			t.Fatal(err)
 		}
 		e.clock.Advance(-2 * time.Hour) // bob's token would be valid again, were it there
@@ -280,7 +280,7 @@ func TestUpdateToken(t *testing.T) {
 		in.Name, in.ExpiresAt = "phone", &expires
 		// Neither the owner, the secret nor the creation time change.
 		in.UserID, in.Hash, in.CreatedAt = bob.ID, otherHash, time.Unix(0, 0)
-		updated, err := db.UpdateToken(ctx, storage.ActorCLI, in)
+		updated, err := db.UpdateToken(ctx, storage.CLIActor(), in)
 		if err != nil {
 			t.Fatalf("UpdateToken at the right version: %v", err)
 		}
@@ -315,7 +315,7 @@ func TestUpdateToken(t *testing.T) {
 				in.Name = "tablet"
 				c.edit(&in)
 				before, audits := takeSnapshot(t, db), e.auditRows(t)
-				_, err := db.UpdateToken(ctx, storage.ActorCLI, in)
+				_, err := db.UpdateToken(ctx, storage.CLIActor(), in)
 				checkErr(t, "UpdateToken with "+c.name, err, c.kind, c.field)
 				checkUnchanged(t, c.name, db, before)
 				if got := e.auditRows(t); got != audits {
@@ -327,7 +327,7 @@ func TestUpdateToken(t *testing.T) {
 		// Removing the expiry.
 		in = want
 		in.ExpiresAt = nil
-		updated, err = db.UpdateToken(ctx, storage.ActorCLI, in)
+		updated, err = db.UpdateToken(ctx, storage.CLIActor(), in)
 		if err != nil || updated.ExpiresAt != nil || updated.Version != 3 {
 			t.Fatalf("UpdateToken removing the expiry = %s, %v; want no expiry at version 3", fmtToken(updated), err)
 		}
@@ -356,12 +356,12 @@ func TestDeleteToken(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				tok, plain := mustCreateToken(t, db, u.ID, c.name, nil)
 				tok.Name += " renamed"
-				tok, err := db.UpdateToken(ctx, storage.ActorCLI, tok) // version 2
+				tok, err := db.UpdateToken(ctx, storage.CLIActor(), tok) // version 2
 				if err != nil {
 					t.Fatal(err)
 				}
 				before := takeSnapshot(t, db)
-				err = db.DeleteToken(ctx, storage.ActorCLI, tok.ID, c.version(tok))
+				err = db.DeleteToken(ctx, storage.CLIActor(), tok.ID, c.version(tok))
 				if c.kind != nil {
 					checkErr(t, "DeleteToken with "+c.name, err, c.kind, "version")
 					checkUnchanged(t, c.name, db, before)
@@ -375,7 +375,7 @@ func TestDeleteToken(t *testing.T) {
 				}
 				_, err = db.Token(ctx, tok.ID)
 				checkErr(t, "Token after delete", err, alerts.ErrNotFound, "")
-				checkErr(t, "second DeleteToken", db.DeleteToken(ctx, storage.ActorCLI, tok.ID, 0), alerts.ErrNotFound, "")
+				checkErr(t, "second DeleteToken", db.DeleteToken(ctx, storage.CLIActor(), tok.ID, 0), alerts.ErrNotFound, "")
 				_, _, err = db.Authenticate(ctx, plain)
 				checkErr(t, "Authenticate after delete", err, alerts.ErrUnauthorized, "")
 			})

@@ -17,7 +17,7 @@ func TestCreateUser(t *testing.T) {
 	forEachEnv(t, func(t *testing.T, e *env) {
 		ctx := t.Context()
 		db := e.db
-		u, err := db.CreateUser(ctx, storage.ActorCLI, auth.User{
+		u, err := db.CreateUser(ctx, storage.CLIActor(), auth.User{
 			// ID, version and times are the store's to set.
 			ID: 99, Name: "alice", Role: auth.RoleResponder, Version: 7,
 			CreatedAt: time.Unix(1, 0), UpdatedAt: time.Unix(2, 0),
@@ -73,7 +73,7 @@ func TestCreateUserRejects(t *testing.T) {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				before, audits := takeSnapshot(t, e.db), e.auditRows(t)
-				_, err := e.db.CreateUser(t.Context(), storage.ActorCLI, c.user)
+				_, err := e.db.CreateUser(t.Context(), storage.CLIActor(), c.user)
 				checkErr(t, fmt.Sprintf("CreateUser(%+v)", c.user), err, c.kind, c.field)
 				checkUnchanged(t, c.name, e.db, before)
 				if got := e.auditRows(t); got != audits {
@@ -100,10 +100,10 @@ func TestUserNotFound(t *testing.T) {
 			{"UserByName", func() error { _, err := db.UserByName(ctx, "nobody"); return err }},
 			{"UserByName is case-sensitive", func() error { _, err := db.UserByName(ctx, "ALICE"); return err }},
 			{"UpdateUser", func() error {
-				_, err := db.UpdateUser(ctx, storage.ActorCLI, auth.User{ID: missing, Name: "x", Role: auth.RoleAdmin, Version: 1})
+				_, err := db.UpdateUser(ctx, storage.CLIActor(), auth.User{ID: missing, Name: "x", Role: auth.RoleAdmin, Version: 1})
 				return err
 			}},
-			{"DeleteUser", func() error { return db.DeleteUser(ctx, storage.ActorCLI, missing, 0) }},
+			{"DeleteUser", func() error { return db.DeleteUser(ctx, storage.CLIActor(), missing, 0) }},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -162,7 +162,7 @@ func TestUpdateUser(t *testing.T) {
 		in := u
 		in.Name, in.Role = "alice2", auth.RoleAdmin
 		in.CreatedAt = time.Unix(0, 0) // not the client's to change
-		updated, err := db.UpdateUser(ctx, storage.ActorCLI, in)
+		updated, err := db.UpdateUser(ctx, storage.CLIActor(), in)
 		if err != nil {
 			t.Fatalf("UpdateUser at the right version: %v", err)
 		}
@@ -194,7 +194,7 @@ func TestUpdateUser(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				e.clock.Advance(time.Second)
 				before, audits := takeSnapshot(t, db), e.auditRows(t)
-				_, err := db.UpdateUser(ctx, storage.ActorCLI, c.user)
+				_, err := db.UpdateUser(ctx, storage.CLIActor(), c.user)
 				checkErr(t, fmt.Sprintf("%s: UpdateUser(%+v)", c.name, c.user), err, c.kind, c.field)
 				checkUnchanged(t, c.name, db, before)
 				if got := e.auditRows(t); got != audits {
@@ -206,7 +206,7 @@ func TestUpdateUser(t *testing.T) {
 		// Keeping one's own name is no conflict.
 		in = want
 		in.Role = auth.RoleResponder
-		if _, err := db.UpdateUser(ctx, storage.ActorCLI, in); err != nil {
+		if _, err := db.UpdateUser(ctx, storage.CLIActor(), in); err != nil {
 			t.Fatalf("UpdateUser keeping the name: %v", err)
 		}
 	})
@@ -221,17 +221,17 @@ func TestKeepOneAdmin(t *testing.T) {
 
 		demote := func(u auth.User) (auth.User, error) {
 			u.Role = auth.RoleResponder
-			return db.UpdateUser(ctx, storage.ActorCLI, u)
+			return db.UpdateUser(ctx, storage.CLIActor(), u)
 		}
 		before := takeSnapshot(t, db)
 		_, err := demote(root)
 		checkErr(t, "demoting the only admin", err, alerts.ErrConflict, "")
-		checkErr(t, "deleting the only admin", db.DeleteUser(ctx, storage.ActorCLI, root.ID, 0), alerts.ErrConflict, "")
+		checkErr(t, "deleting the only admin", db.DeleteUser(ctx, storage.CLIActor(), root.ID, 0), alerts.ErrConflict, "")
 		checkUnchanged(t, "refused changes to the only admin", db, before)
 
 		// A rename of the only admin keeps an admin.
 		root.Name = "superuser"
-		root, err = db.UpdateUser(ctx, storage.ActorCLI, root)
+		root, err = db.UpdateUser(ctx, storage.CLIActor(), root)
 		if err != nil {
 			t.Fatalf("renaming the only admin: %v", err)
 		}
@@ -246,14 +246,14 @@ func TestKeepOneAdmin(t *testing.T) {
 		before = takeSnapshot(t, db)
 		_, err = demote(second)
 		checkErr(t, "demoting the admin left", err, alerts.ErrConflict, "")
-		checkErr(t, "deleting the admin left", db.DeleteUser(ctx, storage.ActorCLI, second.ID, second.Version), alerts.ErrConflict, "")
+		checkErr(t, "deleting the admin left", db.DeleteUser(ctx, storage.CLIActor(), second.ID, second.Version), alerts.ErrConflict, "")
 		checkUnchanged(t, "refused changes to the admin left", db, before)
 
 		root.Role = auth.RoleAdmin
-		if _, err := db.UpdateUser(ctx, storage.ActorCLI, root); err != nil {
+		if _, err := db.UpdateUser(ctx, storage.CLIActor(), root); err != nil {
 			t.Fatalf("promoting root back: %v", err)
 		}
-		if err := db.DeleteUser(ctx, storage.ActorCLI, second.ID, second.Version); err != nil {
+		if err := db.DeleteUser(ctx, storage.CLIActor(), second.ID, second.Version); err != nil {
 			t.Fatalf("deleting an admin while another exists: %v", err)
 		}
 		// Deleting a responder never needs an admin check.
@@ -261,7 +261,7 @@ func TestKeepOneAdmin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := db.DeleteUser(ctx, storage.ActorCLI, alice.ID, 0); err != nil {
+		if err := db.DeleteUser(ctx, storage.CLIActor(), alice.ID, 0); err != nil {
 			t.Fatalf("deleting a responder: %v", err)
 		}
 	})
@@ -288,12 +288,12 @@ func TestDeleteUser(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				u := mustCreateUser(t, db, fmt.Sprintf("victim%d", i), auth.RoleResponder)
 				u.Name += "-renamed"
-				u, err := db.UpdateUser(ctx, storage.ActorCLI, u) // version 2
+				u, err := db.UpdateUser(ctx, storage.CLIActor(), u) // version 2
 				if err != nil {
 					t.Fatal(err)
 				}
 				before := takeSnapshot(t, db)
-				err = db.DeleteUser(ctx, storage.ActorCLI, u.ID, c.version(u))
+				err = db.DeleteUser(ctx, storage.CLIActor(), u.ID, c.version(u))
 				if c.kind != nil {
 					checkErr(t, fmt.Sprintf("DeleteUser(%d, version %d)", u.ID, c.version(u)), err, c.kind, "version")
 					checkUnchanged(t, c.name, db, before)
@@ -304,7 +304,7 @@ func TestDeleteUser(t *testing.T) {
 				}
 				_, err = db.User(ctx, u.ID)
 				checkErr(t, "User after delete", err, alerts.ErrNotFound, "")
-				checkErr(t, "second DeleteUser", db.DeleteUser(ctx, storage.ActorCLI, u.ID, 0), alerts.ErrNotFound, "")
+				checkErr(t, "second DeleteUser", db.DeleteUser(ctx, storage.CLIActor(), u.ID, 0), alerts.ErrNotFound, "")
 				// The name is free again.
 				mustCreateUser(t, db, u.Name, auth.RoleResponder)
 			})
@@ -324,7 +324,7 @@ func TestDeleteUserDeletesTokens(t *testing.T) {
 		t2, _ := mustCreateToken(t, db, gone.ID, "two", nil)
 		t3, p3 := mustCreateToken(t, db, kept.ID, "three", nil)
 
-		if err := db.DeleteUser(ctx, storage.ActorCLI, gone.ID, gone.Version); err != nil {
+		if err := db.DeleteUser(ctx, storage.CLIActor(), gone.ID, gone.Version); err != nil {
 			t.Fatalf("DeleteUser: %v", err)
 		}
 		for _, tok := range []auth.Token{t1, t2} {

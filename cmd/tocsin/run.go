@@ -201,7 +201,7 @@ func (e env) userAdd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer store.Close()
-	u, err := store.CreateUser(ctx, storage.ActorCLI, auth.User{Name: positional[0], Role: auth.Role(*role)})
+	u, err := store.CreateUser(ctx, storage.CLIActor(), auth.User{Name: positional[0], Role: auth.Role(*role)})
 	if err != nil {
 		return err
 	}
@@ -241,7 +241,7 @@ func (e env) tokenCreate(ctx context.Context, args []string) error {
 		expires := time.Now().Add(*ttl)
 		t.ExpiresAt = &expires
 	}
-	if t, err = store.CreateToken(ctx, storage.ActorCLI, t); err != nil {
+	if t, err = store.CreateToken(ctx, storage.CLIActor(), t); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "created token %d for user %s\n", t.ID, u.Name)
@@ -263,7 +263,7 @@ func (e env) tokenRevoke(ctx context.Context, args []string) error {
 		return err
 	}
 	defer store.Close()
-	if err := store.DeleteToken(ctx, storage.ActorCLI, id, 0); err != nil {
+	if err := store.DeleteToken(ctx, storage.CLIActor(), id, 0); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "revoked token %d\n", id)

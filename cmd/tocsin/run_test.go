@@ -422,168 +422,164 @@ func TestConfigCheckDefaultFile(t *testing.T) {
 
 func TestMigrate(t *testing.T) {
 	t.Parallel()
-	for _, target := range testdb.All(t) {
-		t.Run(target.Driver, func(t *testing.T) {
-			t.Parallel()
-			s := newSite(t, target)
-			versionLine := regexp.MustCompile(`^schema at version (\d+)\n$`)
-			var versions []string
-			for i := 1; i <= 2; i++ {
-				out := s.tocsin(t, "migrate")
-				if out.err != nil {
-					t.Fatalf("migrate #%d: %v\n%s", i, out.err, out.stderr)
-				}
-				m := versionLine.FindStringSubmatch(out.stdout)
-				if m == nil {
-					t.Fatalf("migrate #%d printed %q, want \"schema at version N\"", i, out.stdout)
-				}
-				versions = append(versions, m[1])
-				if applied := strings.Contains(out.stderr, "applied schema migration"); applied != (i == 1) {
-					t.Errorf("migrate #%d: logged applying a migration: %v; stderr:\n%s", i, applied, out.stderr)
-				}
+	testdb.Each(t, func(t *testing.T, target testdb.Target) {
+		t.Parallel()
+		s := newSite(t, target)
+		versionLine := regexp.MustCompile(`^schema at version (\d+)\n$`)
+		var versions []string
+		for i := 1; i <= 2; i++ {
+			out := s.tocsin(t, "migrate")
+			if out.err != nil {
+				t.Fatalf("migrate #%d: %v\n%s", i, out.err, out.stderr)
 			}
-			current, latest, err := s.store(t).SchemaVersion(t.Context())
-			if err != nil {
-				t.Fatal(err)
+			m := versionLine.FindStringSubmatch(out.stdout)
+			if m == nil {
+				t.Fatalf("migrate #%d printed %q, want \"schema at version N\"", i, out.stdout)
 			}
-			want := strconv.FormatInt(latest, 10)
-			if current != latest || versions[0] != want || versions[1] != want {
-				t.Errorf("migrate printed versions %v and left the store at %d; want %d (the newest) each time", versions, current, latest)
+			versions = append(versions, m[1])
+			if applied := strings.Contains(out.stderr, "applied schema migration"); applied != (i == 1) {
+				t.Errorf("migrate #%d: logged applying a migration: %v; stderr:\n%s", i, applied, out.stderr)
 			}
-			if users, err := s.store(t).Users(t.Context(), storage.Page{Limit: 10}); err != nil || len(users) != 0 {
-				t.Errorf("users after migrate = %v, %v; want none (migrate creates no admin)", users, err)
-			}
-		})
-	}
+		}
+		current, latest, err := s.store(t).SchemaVersion(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := strconv.FormatInt(latest, 10)
+		if current != latest || versions[0] != want || versions[1] != want {
+			t.Errorf("migrate printed versions %v and left the store at %d; want %d (the newest) each time", versions, current, latest)
+		}
+		if users, err := s.store(t).Users(t.Context(), storage.Page{Limit: 10}); err != nil || len(users) != 0 {
+			t.Errorf("users after migrate = %v, %v; want none (migrate creates no admin)", users, err)
+		}
+	})
 }
 
 func TestUserAndTokenCommands(t *testing.T) {
 	t.Parallel()
-	for _, target := range testdb.All(t) {
-		t.Run(target.Driver, func(t *testing.T) {
-			t.Parallel()
-			ctx := t.Context()
-			s := newSite(t, target)
+	testdb.Each(t, func(t *testing.T, target testdb.Target) {
+		t.Parallel()
+		ctx := t.Context()
+		s := newSite(t, target)
 
-			// user add, flags after or before the name.
-			out := s.tocsin(t, "user", "add", "alice", "--role", "responder")
-			if out.err != nil || !regexp.MustCompile(`^added user alice \(id \d+, role responder\)\n$`).MatchString(out.stdout) {
-				t.Fatalf("user add alice --role responder = %q, %v\n%s", out.stdout, out.err, out.stderr)
+		// user add, flags after or before the name.
+		out := s.tocsin(t, "user", "add", "alice", "--role", "responder")
+		if out.err != nil || !regexp.MustCompile(`^added user alice \(id \d+, role responder\)\n$`).MatchString(out.stdout) {
+			t.Fatalf("user add alice --role responder = %q, %v\n%s", out.stdout, out.err, out.stderr)
+		}
+		if out := cli(t, s.env, "user", "add", "--config", s.config, "--role=admin", "bob"); out.err != nil {
+			t.Fatalf("user add --role=admin bob: %v", out.err)
+		}
+		store := s.store(t)
+		for name, role := range map[string]auth.Role{"alice": auth.RoleResponder, "bob": auth.RoleAdmin} {
+			if u, err := store.UserByName(ctx, name); err != nil || u.Role != role {
+				t.Errorf("stored user %s = %+v, %v; want role %s", name, u, err, role)
 			}
-			if out := cli(t, s.env, "user", "add", "--config", s.config, "--role=admin", "bob"); out.err != nil {
-				t.Fatalf("user add --role=admin bob: %v", out.err)
-			}
-			store := s.store(t)
-			for name, role := range map[string]auth.Role{"alice": auth.RoleResponder, "bob": auth.RoleAdmin} {
-				if u, err := store.UserByName(ctx, name); err != nil || u.Role != role {
-					t.Errorf("stored user %s = %+v, %v; want role %s", name, u, err, role)
-				}
-			}
+		}
 
-			userFails := []struct {
-				name string
-				args []string
-				kind error // the error class, or errUsage
-				says string
-			}{
-				{name: "bad role", args: []string{"carol", "--role", "boss"}, kind: alerts.ErrInvalid, says: "role"},
-				{name: "no role", args: []string{"carol"}, kind: alerts.ErrInvalid, says: "role"},
-				{name: "bad name", args: []string{"Carol Smith", "--role", "admin"}, kind: alerts.ErrInvalid, says: "name"},
-				{name: "duplicate name", args: []string{"alice", "--role", "admin"}, kind: alerts.ErrConflict, says: "alice"},
-				{name: "no name", args: []string{"--role", "admin"}, kind: errUsage, says: "argument"},
-				{name: "two names", args: []string{"carol", "dave", "--role", "admin"}, kind: errUsage, says: "argument"},
-				{name: "unknown flag", args: []string{"carol", "--rol", "admin"}, kind: errUsage, says: "rol"},
+		userFails := []struct {
+			name string
+			args []string
+			kind error // the error class, or errUsage
+			says string
+		}{
+			{name: "bad role", args: []string{"carol", "--role", "boss"}, kind: alerts.ErrInvalid, says: "role"},
+			{name: "no role", args: []string{"carol"}, kind: alerts.ErrInvalid, says: "role"},
+			{name: "bad name", args: []string{"Carol Smith", "--role", "admin"}, kind: alerts.ErrInvalid, says: "name"},
+			{name: "duplicate name", args: []string{"alice", "--role", "admin"}, kind: alerts.ErrConflict, says: "alice"},
+			{name: "no name", args: []string{"--role", "admin"}, kind: errUsage, says: "argument"},
+			{name: "two names", args: []string{"carol", "dave", "--role", "admin"}, kind: errUsage, says: "argument"},
+			{name: "unknown flag", args: []string{"carol", "--rol", "admin"}, kind: errUsage, says: "rol"},
+		}
+		for _, c := range userFails {
+			out := s.tocsin(t, append([]string{"user", "add"}, c.args...)...)
+			if !errors.Is(out.err, c.kind) || !strings.Contains(fmt.Sprint(out.err), c.says) {
+				t.Errorf("user add %s (%s): %v; want %v naming %q", strings.Join(c.args, " "), c.name, out.err, c.kind, c.says)
 			}
-			for _, c := range userFails {
-				out := s.tocsin(t, append([]string{"user", "add"}, c.args...)...)
-				if !errors.Is(out.err, c.kind) || !strings.Contains(fmt.Sprint(out.err), c.says) {
-					t.Errorf("user add %s (%s): %v; want %v naming %q", strings.Join(c.args, " "), c.name, out.err, c.kind, c.says)
-				}
-				if out.stdout != "" {
-					t.Errorf("user add (%s) printed %q", c.name, out.stdout)
-				}
+			if out.stdout != "" {
+				t.Errorf("user add (%s) printed %q", c.name, out.stdout)
 			}
-			if _, err := store.UserByName(ctx, "carol"); !errors.Is(err, alerts.ErrNotFound) {
-				t.Errorf("a failed user add stored carol: %v", err)
-			}
-			if u, _ := store.UserByName(ctx, "alice"); u.Role != auth.RoleResponder {
-				t.Errorf("the duplicate user add changed alice to %s", u.Role)
-			}
+		}
+		if _, err := store.UserByName(ctx, "carol"); !errors.Is(err, alerts.ErrNotFound) {
+			t.Errorf("a failed user add stored carol: %v", err)
+		}
+		if u, _ := store.UserByName(ctx, "alice"); u.Role != auth.RoleResponder {
+			t.Errorf("the duplicate user add changed alice to %s", u.Role)
+		}
 
-			// token create prints the token alone on stdout.
-			out = s.tocsin(t, "token", "create", "--user", "alice", "--ttl", "1h")
-			if out.err != nil {
-				t.Fatalf("token create --user alice --ttl 1h: %v\n%s", out.err, out.stderr)
-			}
-			lines := strings.Split(strings.TrimSuffix(out.stdout, "\n"), "\n")
-			if len(lines) != 1 || !aToken.MatchString(lines[0]) || !strings.HasSuffix(out.stdout, "\n") {
-				t.Fatalf("token create printed %q, want one line matching %s", out.stdout, aToken)
-			}
-			secret := lines[0]
-			m := regexp.MustCompile(`created token (\d+) for user alice`).FindStringSubmatch(out.stderr)
-			if m == nil {
-				t.Fatalf("token create said on stderr %q, want the token's ID", out.stderr)
-			}
-			id := m[1]
-			u, tok, err := store.Authenticate(ctx, secret)
-			if err != nil || u.Name != "alice" || strconv.FormatInt(tok.ID, 10) != id {
-				t.Fatalf("Authenticate(the printed token) = %s, token %d, %v; want alice, token %s", u.Name, tok.ID, err, id)
-			}
-			if tok.ExpiresAt == nil || tok.ExpiresAt.Sub(time.Now().Add(time.Hour)).Abs() > time.Minute {
-				t.Errorf("token with --ttl 1h expires at %v, want about an hour from now", tok.ExpiresAt)
-			}
-			if tok.Name != "cli" {
-				t.Errorf("token name = %q, want the default \"cli\"", tok.Name)
-			}
+		// token create prints the token alone on stdout.
+		out = s.tocsin(t, "token", "create", "--user", "alice", "--ttl", "1h")
+		if out.err != nil {
+			t.Fatalf("token create --user alice --ttl 1h: %v\n%s", out.err, out.stderr)
+		}
+		lines := strings.Split(strings.TrimSuffix(out.stdout, "\n"), "\n")
+		if len(lines) != 1 || !aToken.MatchString(lines[0]) || !strings.HasSuffix(out.stdout, "\n") {
+			t.Fatalf("token create printed %q, want one line matching %s", out.stdout, aToken)
+		}
+		secret := lines[0]
+		m := regexp.MustCompile(`created token (\d+) for user alice`).FindStringSubmatch(out.stderr)
+		if m == nil {
+			t.Fatalf("token create said on stderr %q, want the token's ID", out.stderr)
+		}
+		id := m[1]
+		u, tok, err := store.Authenticate(ctx, secret)
+		if err != nil || u.Name != "alice" || strconv.FormatInt(tok.ID, 10) != id {
+			t.Fatalf("Authenticate(the printed token) = %s, token %d, %v; want alice, token %s", u.Name, tok.ID, err, id)
+		}
+		if tok.ExpiresAt == nil || tok.ExpiresAt.Sub(time.Now().Add(time.Hour)).Abs() > time.Minute {
+			t.Errorf("token with --ttl 1h expires at %v, want about an hour from now", tok.ExpiresAt)
+		}
+		if tok.Name != "cli" {
+			t.Errorf("token name = %q, want the default \"cli\"", tok.Name)
+		}
 
-			out = s.tocsin(t, "token", "create", "--name", "deploy", "--user=bob")
-			if out.err != nil || !aToken.MatchString(strings.TrimSuffix(out.stdout, "\n")) {
-				t.Fatalf("token create --name deploy --user=bob = %q, %v", out.stdout, out.err)
-			}
-			if u, tok, err := store.Authenticate(ctx, strings.TrimSuffix(out.stdout, "\n")); err != nil || u.Name != "bob" || tok.Name != "deploy" || tok.ExpiresAt != nil {
-				t.Errorf("bob's token: user %s, token %+v, %v; want bob's token \"deploy\" that does not expire", u.Name, tok, err)
-			}
+		out = s.tocsin(t, "token", "create", "--name", "deploy", "--user=bob")
+		if out.err != nil || !aToken.MatchString(strings.TrimSuffix(out.stdout, "\n")) {
+			t.Fatalf("token create --name deploy --user=bob = %q, %v", out.stdout, out.err)
+		}
+		if u, tok, err := store.Authenticate(ctx, strings.TrimSuffix(out.stdout, "\n")); err != nil || u.Name != "bob" || tok.Name != "deploy" || tok.ExpiresAt != nil {
+			t.Errorf("bob's token: user %s, token %+v, %v; want bob's token \"deploy\" that does not expire", u.Name, tok, err)
+		}
 
-			tokenFails := []struct {
-				name string
-				args []string
-				kind error
-				says string
-			}{
-				{name: "no --user", args: []string{"create"}, kind: errUsage, says: "--user"},
-				{name: "no --user, with --ttl", args: []string{"create", "--ttl", "1h"}, kind: errUsage, says: "--user"},
-				{name: "unknown user", args: []string{"create", "--user", "nobody"}, kind: alerts.ErrNotFound, says: "--user"},
-				{name: "negative ttl", args: []string{"create", "--user", "alice", "--ttl", "-1h"}, kind: errUsage, says: "ttl"},
-				{name: "bad ttl", args: []string{"create", "--user", "alice", "--ttl", "soon"}, kind: errUsage, says: "ttl"},
-				{name: "positional argument", args: []string{"create", "alice"}, kind: errUsage, says: "argument"},
-				{name: "revoke without ID", args: []string{"revoke"}, kind: errUsage, says: "argument"},
-				{name: "revoke a non-number", args: []string{"revoke", "abc"}, kind: errUsage, says: "abc"},
-				{name: "revoke zero", args: []string{"revoke", "0"}, kind: errUsage, says: "ID"},
-				{name: "revoke a missing ID", args: []string{"revoke", "999999"}, kind: alerts.ErrNotFound, says: "999999"},
+		tokenFails := []struct {
+			name string
+			args []string
+			kind error
+			says string
+		}{
+			{name: "no --user", args: []string{"create"}, kind: errUsage, says: "--user"},
+			{name: "no --user, with --ttl", args: []string{"create", "--ttl", "1h"}, kind: errUsage, says: "--user"},
+			{name: "unknown user", args: []string{"create", "--user", "nobody"}, kind: alerts.ErrNotFound, says: "--user"},
+			{name: "negative ttl", args: []string{"create", "--user", "alice", "--ttl", "-1h"}, kind: errUsage, says: "ttl"},
+			{name: "bad ttl", args: []string{"create", "--user", "alice", "--ttl", "soon"}, kind: errUsage, says: "ttl"},
+			{name: "positional argument", args: []string{"create", "alice"}, kind: errUsage, says: "argument"},
+			{name: "revoke without ID", args: []string{"revoke"}, kind: errUsage, says: "argument"},
+			{name: "revoke a non-number", args: []string{"revoke", "abc"}, kind: errUsage, says: "abc"},
+			{name: "revoke zero", args: []string{"revoke", "0"}, kind: errUsage, says: "ID"},
+			{name: "revoke a missing ID", args: []string{"revoke", "999999"}, kind: alerts.ErrNotFound, says: "999999"},
+		}
+		for _, c := range tokenFails {
+			out := s.tocsin(t, append([]string{"token"}, c.args...)...)
+			if !errors.Is(out.err, c.kind) || !strings.Contains(fmt.Sprint(out.err), c.says) {
+				t.Errorf("token %s (%s): %v; want %v naming %q", strings.Join(c.args, " "), c.name, out.err, c.kind, c.says)
 			}
-			for _, c := range tokenFails {
-				out := s.tocsin(t, append([]string{"token"}, c.args...)...)
-				if !errors.Is(out.err, c.kind) || !strings.Contains(fmt.Sprint(out.err), c.says) {
-					t.Errorf("token %s (%s): %v; want %v naming %q", strings.Join(c.args, " "), c.name, out.err, c.kind, c.says)
-				}
-				if out.stdout != "" {
-					t.Errorf("token %s (%s) printed %q", strings.Join(c.args, " "), c.name, out.stdout)
-				}
+			if out.stdout != "" {
+				t.Errorf("token %s (%s) printed %q", strings.Join(c.args, " "), c.name, out.stdout)
 			}
+		}
 
-			// token revoke: the token stops working at once.
-			out = s.tocsin(t, "token", "revoke", id)
-			if out.err != nil || out.stdout != "revoked token "+id+"\n" {
-				t.Fatalf("token revoke %s = %q, %v", id, out.stdout, out.err)
-			}
-			if _, _, err := store.Authenticate(ctx, secret); !errors.Is(err, alerts.ErrUnauthorized) {
-				t.Errorf("Authenticate(a revoked token) = %v, want ErrUnauthorized", err)
-			}
-			if out := s.tocsin(t, "token", "revoke", id); !errors.Is(out.err, alerts.ErrNotFound) {
-				t.Errorf("token revoke %s twice: %v, want ErrNotFound", id, out.err)
-			}
-		})
-	}
+		// token revoke: the token stops working at once.
+		out = s.tocsin(t, "token", "revoke", id)
+		if out.err != nil || out.stdout != "revoked token "+id+"\n" {
+			t.Fatalf("token revoke %s = %q, %v", id, out.stdout, out.err)
+		}
+		if _, _, err := store.Authenticate(ctx, secret); !errors.Is(err, alerts.ErrUnauthorized) {
+			t.Errorf("Authenticate(a revoked token) = %v, want ErrUnauthorized", err)
+		}
+		if out := s.tocsin(t, "token", "revoke", id); !errors.Is(out.err, alerts.ErrNotFound) {
+			t.Errorf("token revoke %s twice: %v, want ErrNotFound", id, out.err)
+		}
+	})
 }
 
 func TestUsage(t *testing.T) {

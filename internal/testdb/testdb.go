@@ -26,20 +26,14 @@ type Target struct {
 	DSN    string
 }
 
-// All returns a fresh SQLite target and, when configured, a fresh MySQL one.
-// Without MySQL configured it logs why MySQL is left out, or fails the test
-// when TOCSIN_TEST_REQUIRE_MYSQL=1.
-func All(t testing.TB) []Target {
+// Each runs fn as two subtests, "sqlite" and "mysql", each on a fresh
+// database of its own. Without MySQL configured the mysql subtest is skipped,
+// with a message saying how to configure it, or fails when
+// TOCSIN_TEST_REQUIRE_MYSQL=1.
+func Each(t *testing.T, fn func(t *testing.T, target Target)) {
 	t.Helper()
-	targets := []Target{SQLite(t)}
-	if dsn := os.Getenv("TOCSIN_TEST_MYSQL_DSN"); dsn != "" {
-		targets = append(targets, mysqlTarget(t, dsn))
-	} else if os.Getenv("TOCSIN_TEST_REQUIRE_MYSQL") == "1" {
-		t.Fatal("TOCSIN_TEST_REQUIRE_MYSQL=1 but TOCSIN_TEST_MYSQL_DSN is unset")
-	} else {
-		t.Log("MySQL left out: TOCSIN_TEST_MYSQL_DSN is unset")
-	}
-	return targets
+	t.Run("sqlite", func(t *testing.T) { fn(t, SQLite(t)) })
+	t.Run("mysql", func(t *testing.T) { fn(t, MySQL(t)) })
 }
 
 // SQLite returns a target on a new SQLite file in the test's temp directory.
