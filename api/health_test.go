@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tocsinhq/tocsin/api"
+	"github.com/tocsinhq/tocsin/internal/testdb"
 	"github.com/tocsinhq/tocsin/internal/testlog"
 )
 
@@ -95,4 +97,16 @@ func TestMetricsBoundMethods(t *testing.T) {
 			t.Errorf("made-up methods not counted under method=\"other\":\n%s", r.body)
 		}
 	})
+}
+
+func TestPprofOnlyForAdminsInDebug(t *testing.T) {
+	debug := start(t, testdb.SQLite(t), func(o *api.Options) { o.Debug = true })
+	_, responder := debug.newResponder("rudi")
+	debug.do("GET", "/debug/pprof/", debug.admin, nil).decode(t, http.StatusOK, nil)
+	debug.do("GET", "/debug/pprof/cmdline", debug.admin, nil).decode(t, http.StatusOK, nil)
+	debug.do("GET", "/debug/pprof/", responder, nil).wantError(t, 403, "forbidden", "")
+	debug.do("GET", "/debug/pprof/", "", nil).wantError(t, 401, "unauthorized", "")
+
+	plain := start(t, testdb.SQLite(t))
+	plain.do("GET", "/debug/pprof/", plain.admin, nil).wantError(t, 404, "not_found", "")
 }

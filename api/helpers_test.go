@@ -42,7 +42,7 @@ func forEachStore(t *testing.T, fn func(t *testing.T, e *env)) {
 }
 
 // start serves the API on 127.0.0.1 over a fresh, bootstrapped store.
-func start(t testing.TB, target testdb.Target) *env {
+func start(t testing.TB, target testdb.Target, options ...func(*api.Options)) *env {
 	t.Helper()
 	ctx := context.Background()
 	clk := fakeclock.New(time.Now().UTC())
@@ -58,12 +58,16 @@ func start(t testing.TB, target testdb.Target) *env {
 		t.Fatal(err)
 	}
 	log := &testlog.Buffer{}
-	srv := httptest.NewServer(api.New(api.Options{
+	opts := api.Options{
 		Store:        store,
 		Logger:       slog.New(slog.NewTextHandler(log, nil)),
 		Metrics:      prometheus.NewRegistry(),
 		MaxBodyBytes: maxBody,
-	}).Handler())
+	}
+	for _, o := range options {
+		o(&opts)
+	}
+	srv := httptest.NewServer(api.New(opts).Handler())
 	t.Cleanup(func() {
 		srv.Close()
 		store.Close()
