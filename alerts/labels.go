@@ -1,0 +1,74 @@
+package alerts
+
+import (
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Labels identify an alert: a set of names and values, such as
+// {alertname="HighLatency", service="checkout"}.
+type Labels map[string]string
+
+// labelName is the Prometheus label name syntax.
+var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// ValidLabelName reports whether name is a valid Prometheus label name.
+func ValidLabelName(name string) bool { return labelName.MatchString(name) }
+
+// Validate checks that every name is a valid label name and every value is
+// UTF-8. It returns an ErrInvalid error whose field is field (such as
+// "alerts[2].labels") followed by the offending name in brackets.
+func (ls Labels) Validate(field string) error {
+	for _, name := range slices.Sorted(maps.Keys(ls)) {
+		if !ValidLabelName(name) {
+			return Invalid(field+"["+strconv.Quote(name)+"]", "is not a valid label name: want [a-zA-Z_][a-zA-Z0-9_]*")
+		}
+		if !utf8.ValidString(ls[name]) {
+			return Invalid(field+"["+strconv.Quote(name)+"]", "value is not valid UTF-8")
+		}
+	}
+	return nil
+}
+
+// Fingerprint identifies an alert by its labels, computed exactly as
+// Prometheus and Alertmanager compute it, so that an alert keeps its
+// identity across senders: FNV-1a 64 over the names in sorted order, each
+// name and each value followed by a 0xff byte.
+type Fingerprint uint64
+
+// separator follows each name and value in a fingerprint's input. It can
+// not occur in UTF-8 text, so no two label sets share an input.
+const separator = 0xff
+
+// Fingerprint returns the labels' fingerprint.
+func (ls Labels) Fingerprint() Fingerprint {
+	h := fnv.New64a()
+	sep := []byte{separator}
+	for _, name := range slices.Sorted(maps.Keys(ls)) {
+		h.Write([]byte(name))
+		h.Write(sep)
+		h.Write([]byte(ls[name]))
+		h.Write(sep)
+	}
+	return Fingerprint(h.Sum64())
+}
+
+// String formats the fingerprint as Alertmanager does: 16 hex digits.
+func (f Fingerprint) String() string {
+	return fmt.Sprintf("%016x", uint64(f))
+}
+
+// ParseFingerprint parses the 16 hex digits that String makes. It returns
+// an ErrInvalid error for anything else.
+func ParseFingerprint(s string) (Fingerprint, error) {
+	n, err := strconv.ParseUint(s, 16, 64)
+	if err != nil || len(s) != 16 {
+		return 0, Invalid("fingerprint", "want 16 hex digits, got %q", s)
+	}
+	return Fingerprint(n), nil
+}
