@@ -3,6 +3,7 @@ package alerts_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,18 +23,6 @@ func parts(ms alerts.Matchers) []want {
 		ws = append(ws, want{m.Name, m.Type, m.Value})
 	}
 	return ws
-}
-
-func equalParts(a, b []want) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestMatchTypeString(t *testing.T) {
@@ -122,7 +111,7 @@ func TestParseMatchers(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseMatchers(%q): %v", tt.in, err)
 			}
-			if got := parts(ms); !equalParts(got, tt.want) {
+			if got := parts(ms); !slices.Equal(got, tt.want) {
 				t.Errorf("ParseMatchers(%q) = %+v, want %+v", tt.in, got, tt.want)
 			}
 		})
@@ -496,7 +485,7 @@ func FuzzParseMatchers(f *testing.F) {
 		if err != nil {
 			t.Fatalf("ParseMatchers(%q) parses, but not its String %q: %v", s, out, err)
 		}
-		if got, want := parts(ms2), parts(ms); !equalParts(got, want) {
+		if got, want := parts(ms2), parts(ms); !slices.Equal(got, want) {
 			t.Fatalf("ParseMatchers(%q) = %+v, but reparsed from %q = %+v", s, want, out, got)
 		}
 		if out2 := ms2.String(); out2 != out {

@@ -206,7 +206,7 @@ func TestAuditTrail(t *testing.T) {
 			got = append(got, a.ID)
 		}
 		slices.Reverse(ids)
-		if !equalIDs(got, ids) {
+		if !slices.Equal(got, ids) {
 			t.Fatalf("AuditLog IDs %v, want the steps' %v", got, ids)
 		}
 	})
@@ -329,7 +329,7 @@ func TestAuditLogPaging(t *testing.T) {
 				if got := pageSizes(pages); !slices.Equal(got, c.sizes) {
 					t.Fatalf("%s: page sizes %v, want %v", what, got, c.sizes)
 				}
-				if got := pageIDs(t, what, pages, entryID, true); !equalIDs(got, want) {
+				if got := pageIDs(t, what, pages, entryID, true); !slices.Equal(got, want) {
 					t.Fatalf("%s: IDs %v, want %v", what, got, want)
 				}
 				// Newest first holds for the times too.

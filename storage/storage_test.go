@@ -300,19 +300,6 @@ func pageSizes[T any](pages [][]T) []int {
 	return sizes
 }
 
-// equalIDs reports whether two ID lists are equal.
-func equalIDs(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // userActor is the audit actor of a user.
 func userActor(u auth.User) storage.Actor {
 	return storage.Actor{UserID: u.ID, Name: u.Name}

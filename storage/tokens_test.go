@@ -246,7 +246,7 @@ func TestTokensPaging(t *testing.T) {
 				if got := pageSizes(pages); !slices.Equal(got, c.sizes) {
 					t.Fatalf("%s: page sizes %v, want %v", c.name, got, c.sizes)
 				}
-				if got := pageIDs(t, c.name, pages, tokenID, false); !equalIDs(got, c.want) {
+				if got := pageIDs(t, c.name, pages, tokenID, false); !slices.Equal(got, c.want) {
 					t.Fatalf("%s: IDs %v, want %v", c.name, got, c.want)
 				}
 				for _, page := range pages {

@@ -136,7 +136,7 @@ func TestUsersPaging(t *testing.T) {
 				if got := pageSizes(pages); !slices.Equal(got, c.sizes) {
 					t.Fatalf("%s: page sizes %v, want %v", what, got, c.sizes)
 				}
-				if got := pageIDs(t, what, pages, userID, false); !equalIDs(got, want) {
+				if got := pageIDs(t, what, pages, userID, false); !slices.Equal(got, want) {
 					t.Fatalf("%s: IDs %v, want %v", what, got, want)
 				}
 			})
