@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -172,8 +173,32 @@ func (m *Matcher) String() string {
 	return m.Name + m.Type.String() + strconv.Quote(m.Value)
 }
 
+// MarshalText returns the matcher as String writes it, so that a Matcher is
+// a string in JSON.
+func (m *Matcher) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText parses text as ParseMatcher does, and returns its errors.
+func (m *Matcher) UnmarshalText(text []byte) error {
+	parsed, err := ParseMatcher(string(text))
+	if err != nil {
+		return err
+	}
+	*m = *parsed
+	return nil
+}
+
 // Matchers is a list of matchers that must all match.
 type Matchers []*Matcher
+
+// MarshalJSON writes the list as a JSON array of matcher strings; an empty or
+// nil list is [].
+func (ms Matchers) MarshalJSON() ([]byte, error) {
+	exprs := make([]string, len(ms))
+	for i, m := range ms {
+		exprs[i] = m.String()
+	}
+	return json.Marshal(exprs)
+}
 
 // Matches reports whether every matcher matches its label in ls, where an
 // absent label has the value "". An empty list matches every label set.
