@@ -10,6 +10,20 @@
 // {severity=~"critical|page", team!="db"}, for routes and silences; once
 // made they are never changed, so they are safe for concurrent use.
 //
+// Rules decide who is notified: Teams group users, Routes send the alerts
+// their matchers select to users and teams (first match wins, unless the
+// route has Continue), and Silences mute the alerts they match for a window
+// of time. A Snapshot is one whole version of the rules, built once and
+// never changed, so any number of goroutines may Resolve label sets against
+// it without locks. The ConfigQueue keeps the current Snapshot: after a
+// change is committed to the store, Apply queues it on a bounded queue
+// (separate from the alert queue) and waits while the queue's single worker
+// reads the rules, builds the next Snapshot and swaps it in with an atomic
+// pointer; a burst of changes costs one rebuild. The worker also rebuilds
+// when a silence starts or ends and every resync interval, and hands each
+// applied change to a ConfigSubscriber. See ConfigQueue for its concurrency
+// contract.
+//
 // This package also defines the error classes every other package returns
 // (ErrInvalid, ErrNotFound, ErrConflict, ...). They are classified once, at
 // the HTTP edge, into statuses and the JSON error shape.
