@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/tocsinhq/tocsin/alerts"
 )
 
 // Actor is who makes a change, as the audit log records it.
@@ -22,6 +24,34 @@ func SystemActor() Actor { return Actor{Name: "system"} }
 
 // CLIActor is whoever runs tocsin's commands on the command line.
 func CLIActor() Actor { return Actor{Name: "cli"} }
+
+// ConfigActor is config.yaml, as tocsin applies the teams, routes and
+// sources it declares. It alone may change or delete an object whose
+// ManagedBy is alerts.ManagedByConfig, and the objects it writes become
+// managed by the file.
+func ConfigActor() Actor { return Actor{Name: "config"} }
+
+// managedBy is the ManagedBy of an object that actor writes: "config" for
+// ConfigActor, "" (managed through the API) for anyone else.
+func managedBy(actor Actor) string {
+	if actor == ConfigActor() {
+		return alerts.ManagedByConfig
+	}
+	return ""
+}
+
+// mayChange returns alerts.ErrForbidden unless actor may update or delete
+// the object of type object named name, whose ManagedBy is managed: an
+// object declared in config.yaml is changed there, by ConfigActor only.
+func mayChange(actor Actor, object, name, managed string) error {
+	if managed == alerts.ManagedByConfig && actor != ConfigActor() {
+		return &alerts.Error{
+			Kind:    alerts.ErrForbidden,
+			Message: fmt.Sprintf("%s %q is declared in config.yaml; change it there", object, name),
+		}
+	}
+	return nil
+}
 
 // The audit log's actions.
 const (

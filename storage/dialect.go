@@ -22,6 +22,9 @@ type dialect struct {
 	// forUpdate ends a SELECT that must lock the rows it reads until commit.
 	// SQLite needs none: its transactions hold the write lock from BEGIN.
 	forUpdate string
+	// snapshot are the options of a read-only transaction whose reads all
+	// see the database as it was at one moment.
+	snapshot sql.TxOptions
 	// isUnique reports whether err is a unique-key violation.
 	isUnique func(err error) bool
 	// isDeadlock reports whether err means the database rolled the
@@ -40,6 +43,10 @@ func dialectFor(name string) (dialect, error) {
 			name:      DriverSQLite,
 			goose:     goose.DialectSQLite3,
 			forUpdate: "",
+			// A read-only transaction begins with a plain (deferred) BEGIN
+			// whatever _txlock says, so it takes no write lock; in WAL mode
+			// its first read fixes the snapshot that its later reads see.
+			snapshot: sql.TxOptions{ReadOnly: true},
 			isUnique: func(err error) bool {
 				var e *sqlite.Error
 				return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
@@ -53,6 +60,10 @@ func dialectFor(name string) (dialect, error) {
 			name:      DriverMySQL,
 			goose:     goose.DialectMySQL,
 			forUpdate: " FOR UPDATE",
+			// In REPEATABLE READ, InnoDB answers every plain SELECT of a
+			// transaction from the snapshot its first one took; the level is
+			// set here in case the server's default is another.
+			snapshot: sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 			isUnique: func(err error) bool {
 				var e *mysql.MySQLError
 				return errors.As(err, &e) && e.Number == 1062 // ER_DUP_ENTRY

@@ -144,7 +144,7 @@ func TestMigrate(t *testing.T) {
 		if current != newest || latest != newest {
 			t.Fatalf("SchemaVersion after Migrate = (%d, %d), want (%d, %d)", current, latest, newest, newest)
 		}
-		wantTables := []string{"audit_log", "goose_db_version", "tokens", "users"}
+		wantTables := []string{"audit_log", "goose_db_version", "route_teams", "route_users", "routes", "silences", "sources", "team_members", "teams", "tokens", "users"}
 		if got := tables(t, target.Driver, raw); !slices.Equal(got, wantTables) {
 			t.Fatalf("tables after Migrate = %v, want %v", got, wantTables)
 		}

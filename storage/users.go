@@ -48,7 +48,7 @@ func (db *DB) insertUser(ctx context.Context, tx *sql.Tx, actor Actor, u auth.Us
 		`INSERT INTO users (name, role, version, created_at, updated_at) VALUES (?, ?, 1, ?, ?)`,
 		u.Name, u.Role, millis(now), millis(now))
 	if db.dialect.isUnique(err) {
-		return auth.User{}, alerts.Conflict("user name %q is taken", u.Name)
+		return auth.User{}, nameTaken(objectUser, u.Name)
 	}
 	if err != nil {
 		return auth.User{}, fmt.Errorf("storage: create user: %w", err)
@@ -73,6 +73,7 @@ func (db *DB) UserByName(ctx context.Context, name string) (auth.User, error) {
 // queryer is what *sql.DB and *sql.Tx share for reads.
 type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 // userWhere returns the one user matching a condition on a column.
@@ -134,7 +135,7 @@ func (db *DB) UpdateUser(ctx context.Context, actor Actor, u auth.User) (auth.Us
 		_, err = tx.ExecContext(ctx, `UPDATE users SET name = ?, role = ?, version = ?, updated_at = ? WHERE id = ?`,
 			updated.Name, updated.Role, updated.Version, millis(updated.UpdatedAt), updated.ID)
 		if db.dialect.isUnique(err) {
-			return alerts.Conflict("user name %q is taken", u.Name)
+			return nameTaken(objectUser, u.Name)
 		}
 		if err != nil {
 			return fmt.Errorf("storage: update user: %w", err)
@@ -144,9 +145,11 @@ func (db *DB) UpdateUser(ctx context.Context, actor Actor, u auth.User) (auth.Us
 	return updated, err
 }
 
-// DeleteUser deletes a user and its tokens. version, unless 0, must be the
-// stored version, or it returns alerts.ErrConflict; deleting the last admin is
-// a conflict too. It returns alerts.ErrNotFound when there is no such user.
+// DeleteUser deletes a user and its tokens, and takes it out of the teams
+// and routes that list it, which get a new version. version, unless 0, must
+// be the stored version, or it returns alerts.ErrConflict; deleting the last
+// admin is a conflict too. It returns alerts.ErrNotFound when there is no
+// such user.
 func (db *DB) DeleteUser(ctx context.Context, actor Actor, id, version int64) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		before, err := db.lockUser(ctx, tx, id, version)
@@ -156,6 +159,18 @@ func (db *DB) DeleteUser(ctx context.Context, actor Actor, id, version int64) er
 		if before.IsAdmin() {
 			if err := db.keepOneAdmin(ctx, tx); err != nil {
 				return err
+			}
+		}
+		// The delete takes the user out of teams and routes (ON DELETE
+		// CASCADE): they change, so their versions move on, and an edit
+		// made from what they were before is refused.
+		now := millis(db.nowTime())
+		for _, q := range []string{
+			`UPDATE teams SET version = version + 1, updated_at = ? WHERE id IN (SELECT team_id FROM team_members WHERE user_id = ?)`,
+			`UPDATE routes SET version = version + 1, updated_at = ? WHERE id IN (SELECT route_id FROM route_users WHERE user_id = ?)`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, now, id); err != nil {
+				return fmt.Errorf("storage: delete user: %w", err)
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id); err != nil {
@@ -197,13 +212,4 @@ func (db *DB) keepOneAdmin(ctx context.Context, tx *sql.Tx) error {
 		return alerts.Conflict("tocsin must keep at least one admin")
 	}
 	return nil
-}
-
-// staleVersion is the conflict of a write that named an old version.
-func staleVersion(object string, id, got, current int64) error {
-	return &alerts.Error{
-		Kind:    alerts.ErrConflict,
-		Field:   "version",
-		Message: fmt.Sprintf("%s %d is at version %d, not %d: reload it and try again", object, id, current, got),
-	}
 }
