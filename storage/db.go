@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -232,11 +233,20 @@ func (db *DB) migrator() (*goose.Provider, error) {
 // inTx runs fn in a transaction and commits it when fn returns nil. When
 // the database rolls the transaction back to break a deadlock, inTx runs it
 // again, a few times at most, as InnoDB expects of its clients: so fn must be
-// safe to run more than once (set results, never build on them).
+// safe to run more than once (set results, never build on them). Between
+// attempts it waits a random while, longer each time, so that the
+// transactions that met in the deadlock do not meet again at once.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := db.runTx(ctx, fn)
 		if attempt == 5 || !db.dialect.isDeadlock(err) {
+			return err
+		}
+		wait := time.NewTimer(rand.N(time.Duration(attempt) * 10 * time.Millisecond))
+		select {
+		case <-wait.C:
+		case <-ctx.Done():
+			wait.Stop()
 			return err
 		}
 	}

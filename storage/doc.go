@@ -13,8 +13,10 @@
 // Conventions: times are stored as Unix milliseconds in UTC, so that both
 // dialects compare them as integers; every object a client edits carries a
 // version that each update increments, and a write that names a stale version
-// fails with alerts.ErrConflict; every change to users and tokens writes an
-// audit row in the same transaction as the change.
+// fails with alerts.ErrConflict; every change to users, tokens, teams,
+// routes, silences and sources writes an audit row in the same transaction
+// as the change. On MySQL a transaction that InnoDB rolls back to break a
+// deadlock is run again after a short random wait.
 //
 // Concurrency: a DB is safe for concurrent use; it starts no goroutines of
 // its own beyond database/sql's pool, which Close stops. On SQLite every

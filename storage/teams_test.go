@@ -421,3 +421,56 @@ func TestDeleteUserLeavesTeamsAndRoutes(t *testing.T) {
 		checkErr(t, "UpdateTeam from before the user's delete", err, alerts.ErrConflict, "version")
 	})
 }
+
+func TestConcurrentTeamWrites(t *testing.T) {
+	t.Parallel()
+	forEachEnv(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		db := e.db
+		alice := mustCreateUser(t, db, "alice", auth.RoleAdmin)
+		bob := mustCreateUser(t, db, "bob", auth.RoleResponder)
+		team := mustCreateTeam(t, db, storage.CLIActor(), "contested", alice.ID)
+		for round := range 5 {
+			what := fmt.Sprintf("round %d: two updates at one version", round)
+			results := make([]alerts.Team, 2)
+			update := func(i int, members ...int64) func() error {
+				return func() (err error) {
+					in := team
+					in.Members = members
+					results[i], err = db.UpdateTeam(ctx, storage.CLIActor(), in)
+					return err
+				}
+			}
+			w := oneWins(t, what, race(update(0, alice.ID), update(1, bob.ID)))
+			got, err := db.Team(ctx, team.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSame(t, what+": stored team", got, results[w])
+			team = got
+		}
+
+		// A team deleted while a route comes to target it: either the
+		// delete goes first and the route is refused, or the route goes
+		// first and the delete is refused; never both, never neither.
+		for round := range 5 {
+			what := fmt.Sprintf("round %d: delete a team as a route targets it", round)
+			victim := mustCreateTeam(t, db, storage.CLIActor(), fmt.Sprintf("victim%d", round), alice.ID)
+			errs := race(
+				func() error { return db.DeleteTeam(ctx, storage.CLIActor(), victim.ID, 0) },
+				func() error {
+					_, err := db.CreateRoute(ctx, storage.CLIActor(), alerts.Route{Name: fmt.Sprintf("route%d", round), Teams: []int64{victim.ID}})
+					return err
+				},
+			)
+			switch {
+			case errs[0] == nil && errs[1] != nil:
+				checkErr(t, what+": the route after the delete", errs[1], alerts.ErrInvalid, "teams[0]")
+			case errs[0] != nil && errs[1] == nil:
+				checkErr(t, what+": the delete after the route", errs[0], alerts.ErrConflict, "")
+			default:
+				t.Fatalf("%s: delete error %v, create error %v; want exactly one to fail", what, errs[0], errs[1])
+			}
+		}
+	})
+}
