@@ -205,8 +205,16 @@ func (q *ConfigQueue) Apply(ctx context.Context, change ConfigChange) error {
 	}
 }
 
-// Run builds the first snapshot and then applies changes until ctx ends,
-// when it returns nil. A rebuild that fails is logged and retried, after a
+// Load builds the first snapshot, so that Snapshot answers from the rules in
+// the store before Run starts: call it before Run, which then skips its own
+// first build. It returns the store's error, leaving the empty snapshot in
+// place; Run then keeps trying.
+func (q *ConfigQueue) Load(ctx context.Context) error {
+	return q.rebuild(ctx, nil)
+}
+
+// Run builds the first snapshot, unless Load has, and then applies changes
+// until ctx ends, when it returns nil, after any rebuild in progress. A rebuild that fails is logged and retried, after a
 // delay that doubles up to 10s, or at once when another change arrives;
 // meanwhile the old snapshot stays in effect and Apply keeps waiting. Run
 // returns an error only when called a second time.
@@ -216,13 +224,13 @@ func (q *ConfigQueue) Run(ctx context.Context) error {
 	}
 	defer close(q.stopped)
 
-	timer := time.NewTimer(q.resync)
+	timer := time.NewTimer(q.nextWake())
 	defer timer.Stop()
 	var (
-		batch   []*pendingChange // taken from the queue, not yet applied
-		stale   = true           // the snapshot must be rebuilt
-		healthy = true           // the last rebuild worked
-		retry   = minRetry       // the delay before the next retry
+		batch   []*pendingChange              // taken from the queue, not yet applied
+		stale   = q.Snapshot().Version() == 0 // the snapshot must be rebuilt
+		healthy = true                        // the last rebuild worked
+		retry   = minRetry                    // the delay before the next retry
 	)
 	for {
 		if stale {
@@ -284,7 +292,10 @@ func (q *ConfigQueue) nextWake() time.Duration {
 // the subscriber and the waiting Apply calls of the changes in batch. On
 // error the snapshot in effect stays, and so do the waiting calls.
 func (q *ConfigQueue) rebuild(ctx context.Context, batch []*pendingChange) error {
-	readCtx, cancel := context.WithTimeout(ctx, rebuildTimeout)
+	// A read once begun is finished, not cancelled with ctx: Run returns
+	// only when the store holds nothing of its any more, so that the store
+	// can be closed right after.
+	readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rebuildTimeout)
 	rules, err := q.store.Rules(readCtx)
 	cancel()
 	if err != nil {

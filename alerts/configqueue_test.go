@@ -192,6 +192,33 @@ func TestConfigQueueBeforeRun(t *testing.T) {
 	}
 }
 
+func TestConfigQueueLoad(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &fakeStore{rules: oneRoute(7)}
+		q := alerts.NewConfigQueue(alerts.ConfigQueueOptions{Store: store})
+		if err := q.Load(t.Context()); err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		if s := q.Snapshot(); s.Version() != 1 || userOf(s) != 7 {
+			t.Fatalf("after Load: version %d routing to %d, want version 1 routing to 7", s.Version(), userOf(s))
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- q.Run(ctx) }()
+		synctest.Wait()
+		store.mu.Lock()
+		reads := store.reads
+		store.mu.Unlock()
+		if reads != 1 {
+			t.Errorf("the store was read %d times after Load and Run started, want once: Run rebuilt what Load built", reads)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
 func TestConfigQueueApply(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := &fakeStore{rules: oneRoute(1)}
