@@ -6,7 +6,13 @@
 // refuse changes nothing. They reach the store through the Store interface
 // declared here, which *storage.DB satisfies.
 //
+// A handler that commits a change to the rules (teams, routes, silences,
+// sources, or a user that teams and routes name) hands it to the Rules, the
+// config-update queue, and answers once the change is in effect: a request
+// made after the answer is routed by the new rules.
+//
 // Concurrency: a Server is safe for concurrent use by the HTTP server's
 // goroutines; it starts none of its own and holds no mutable state beyond its
-// metrics.
+// metrics. A handler waiting for a change to take effect blocks only its own
+// request, and stops waiting when the request ends.
 package api

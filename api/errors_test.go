@@ -59,7 +59,7 @@ func TestErrorShape(t *testing.T) {
 			{"wrong method on health", "POST", "/healthz", "", nil, nil, 405, "method_not_allowed", ""},
 			{"made-up method", "BREW", "/api/v1/users", e.admin, nil, nil, 405, "method_not_allowed", ""},
 			{"stale version", "PUT", "/api/v1/users/1", e.admin, `{"name":"admin","role":"admin","version":9}`, nil, 409, "conflict", "version"},
-			{"duplicate name", "POST", "/api/v1/users", e.admin, `{"name":"rex","role":"admin"}`, nil, 409, "conflict", ""},
+			{"duplicate name", "POST", "/api/v1/users", e.admin, `{"name":"rex","role":"admin"}`, nil, 409, "conflict", "name"},
 			{"last admin", "DELETE", "/api/v1/users/1", e.admin, nil, nil, 409, "conflict", ""},
 			{"body over the limit", "POST", "/api/v1/users", e.admin, big, nil, 413, "body_too_large", ""},
 			{"wrong content type", "POST", "/api/v1/users", e.admin, `{}`, []string{"Content-Type", "text/plain"}, 415, "unsupported_media_type", ""},

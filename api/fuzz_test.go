@@ -3,10 +3,16 @@ package api_test
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/tocsinhq/tocsin/internal/testdb"
 )
+
+// createPaths are the endpoints FuzzCreateBodies posts to.
+var createPaths = []string{
+	"/api/v1/users", "/api/v1/tokens", "/api/v1/teams", "/api/v1/routes", "/api/v1/silences", "/api/v1/sources",
+}
 
 // FuzzCreateBodies posts arbitrary bodies to the endpoints that create
 // objects. Whatever the body, the answer is a 201 with the object or a 4xx in
@@ -22,13 +28,28 @@ func FuzzCreateBodies(f *testing.F) {
 		`[]`,
 		`{"name":"a"}{}`,
 		``,
+		`{"name":"db","members":[1]}`,
+		`{"name":"db","members":[1,1,-1],"managed_by":"config"}`,
+		`{"name":"r","matchers":["a=\"1\"","b=~\"x|y\""],"users":[1]}`,
+		`{"name":"r","matchers":["a=>\"1\"","b!~\"(\""],"users":[1],"teams":[9]}`,
+		`{"name":"r","matchers":[],"teams":[1],"enabled":false,"continue":true,"position":3}`,
+		`{"name":"r","users":[1],"enabled":null,"position":-1}`,
+		`{"matchers":["alertname=\"X\""],"ends_at":"2099-01-01T00:00:00Z","comment":"why"}`,
+		`{"matchers":["a=~\".*\""],"starts_at":"2098-01-01T00:00:00Z","ends_at":"2099-01-01T00:00:00Z","comment":"x","state":"active"}`,
+		`{"matchers":["a=\"1\""],"starts_at":"2099-01-01T00:00:00Z","ends_at":"2098-01-01T00:00:00Z","comment":"\u200b"}`,
+		`{"matchers":["a=\"1\""],"ends_at":"soon","comment":"x"}`,
+		`{"name":"am","kind":"alertmanager","auth":"bearer"}`,
+		`{"name":"b","kind":"grafana","auth":"basic","username":"u:1","secret":"short"}`,
+		`{"name":"g","kind":"generic","auth":"hmac","secret":"0123456789abcdef","mapping":{"labels":{"alertname":"title"},"status":"state","resolved_values":["ok"]}}`,
+		`{"name":"g","kind":"generic","auth":"bearer","mapping":{"alerts":"a..b","labels_from":"x","labelz":{}}}`,
 	} {
-		f.Add("/api/v1/users", seed)
-		f.Add("/api/v1/tokens", seed)
+		for _, path := range createPaths {
+			f.Add(path, seed)
+		}
 	}
 	e := start(f, testdb.SQLite(f))
 	f.Fuzz(func(t *testing.T, path, body string) {
-		if path != "/api/v1/users" && path != "/api/v1/tokens" {
+		if !slices.Contains(createPaths, path) {
 			t.Skip()
 		}
 		e.t = t

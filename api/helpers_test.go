@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tocsinhq/tocsin/alerts"
 	"github.com/tocsinhq/tocsin/api"
 	"github.com/tocsinhq/tocsin/internal/fakeclock"
 	"github.com/tocsinhq/tocsin/internal/testdb"
@@ -58,20 +61,39 @@ func start(t testing.TB, target testdb.Target, options ...func(*api.Options)) *e
 		t.Fatal(err)
 	}
 	log := &testlog.Buffer{}
+	logger := slog.New(slog.NewTextHandler(log, nil))
+
+	// The config queue runs as the app runs it, over the same store and
+	// clock, in a goroutine the test owns: stopped, and waited for, after the
+	// server has closed and before the store does.
+	queue := alerts.NewConfigQueue(alerts.ConfigQueueOptions{Store: store, Size: 16, Logger: logger, Now: clk.Now})
+	queueCtx, stopQueue := context.WithCancel(ctx)
+	queueDone := make(chan error, 1)
+	go func() { queueDone <- queue.Run(queueCtx) }()
+	var srv *httptest.Server
+	t.Cleanup(func() {
+		if srv != nil {
+			srv.Close()
+		}
+		stopQueue()
+		if err := <-queueDone; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("config queue: %v", err)
+		}
+		store.Close()
+	})
+
 	opts := api.Options{
 		Store:        store,
-		Logger:       slog.New(slog.NewTextHandler(log, nil)),
+		Logger:       logger,
 		Metrics:      prometheus.NewRegistry(),
 		MaxBodyBytes: maxBody,
+		Rules:        queue,
+		Now:          clk.Now,
 	}
 	for _, o := range options {
 		o(&opts)
 	}
-	srv := httptest.NewServer(api.New(opts).Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		store.Close()
-	})
+	srv = httptest.NewServer(api.New(opts).Handler())
 	return &env{t: t, url: srv.URL, client: srv.Client(), store: store, clock: clk, admin: token, log: log}
 }
 
@@ -206,3 +228,154 @@ func t_ctx() context.Context { return context.Background() }
 
 // pageAfter is a page of up to 1000 after cursor.
 func pageAfter(cursor int64) storage.Page { return storage.Page{Cursor: cursor, Limit: 1000} }
+
+// team is a team as the API shows it.
+type team struct {
+	ID        int64   `json:"id"`
+	Name      string  `json:"name"`
+	Members   []int64 `json:"members"`
+	ManagedBy string  `json:"managed_by"`
+	Version   int64   `json:"version"`
+}
+
+// route is a route as the API shows it.
+type route struct {
+	ID        int64    `json:"id"`
+	Name      string   `json:"name"`
+	Matchers  []string `json:"matchers"`
+	Users     []int64  `json:"users"`
+	Teams     []int64  `json:"teams"`
+	Continue  bool     `json:"continue"`
+	Enabled   bool     `json:"enabled"`
+	Position  int64    `json:"position"`
+	ManagedBy string   `json:"managed_by"`
+	Version   int64    `json:"version"`
+}
+
+// silence is a silence as the API shows it.
+type silence struct {
+	ID          int64     `json:"id"`
+	Matchers    []string  `json:"matchers"`
+	StartsAt    time.Time `json:"starts_at"`
+	EndsAt      time.Time `json:"ends_at"`
+	CreatedBy   string    `json:"created_by"`
+	CreatedByID int64     `json:"created_by_id"`
+	Comment     string    `json:"comment"`
+	State       string    `json:"state"`
+	Version     int64     `json:"version"`
+}
+
+// source is a source as the API shows it; Secret only in a create response,
+// when tocsin made the secret.
+type source struct {
+	ID              int64          `json:"id"`
+	Name            string         `json:"name"`
+	Kind            string         `json:"kind"`
+	Auth            string         `json:"auth"`
+	Username        string         `json:"username"`
+	SignatureHeader string         `json:"signature_header"`
+	Mapping         map[string]any `json:"mapping"`
+	ManagedBy       string         `json:"managed_by"`
+	Version         int64          `json:"version"`
+	Secret          string         `json:"secret"`
+}
+
+// resolution is the answer to POST /routes/test.
+type resolution struct {
+	SnapshotVersion uint64 `json:"snapshot_version"`
+	Routes          []struct {
+		ID       int64  `json:"id"`
+		Name     string `json:"name"`
+		Continue bool   `json:"continue"`
+	} `json:"routes"`
+	Users    []int64 `json:"users"`
+	Silenced bool    `json:"silenced"`
+	Silences []int64 `json:"silences"`
+}
+
+// routeIDs returns the IDs of the routes that matched.
+func (r resolution) routeIDs() []int64 {
+	ids := []int64{}
+	for _, m := range r.Routes {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
+// test asks POST /routes/test, as the admin, what the rules decide for labels.
+func (e *env) test(labels map[string]string) resolution {
+	e.t.Helper()
+	var res resolution
+	e.do("POST", "/api/v1/routes/test", e.admin, map[string]any{"labels": labels}).decode(e.t, http.StatusOK, &res)
+	return res
+}
+
+// newTeam creates a team as the admin.
+func (e *env) newTeam(name string, members ...int64) team {
+	e.t.Helper()
+	var t team
+	e.do("POST", "/api/v1/teams", e.admin, map[string]any{"name": name, "members": members}).decode(e.t, http.StatusCreated, &t)
+	return t
+}
+
+// newRoute creates a route as the admin from the fields in body.
+func (e *env) newRoute(body map[string]any) route {
+	e.t.Helper()
+	var r route
+	e.do("POST", "/api/v1/routes", e.admin, body).decode(e.t, http.StatusCreated, &r)
+	return r
+}
+
+// auditOf returns the audit entries about one object, newest first.
+func (e *env) auditOf(objectType string, id int64) []storage.AuditEntry {
+	e.t.Helper()
+	entries, err := e.store.AuditLog(t_ctx(), pageAfter(0))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var of []storage.AuditEntry
+	for _, a := range entries {
+		if a.ObjectType == objectType && a.ObjectID == id {
+			of = append(of, a)
+		}
+	}
+	return of
+}
+
+// refusal is a body that a create must refuse, and the error it must get.
+type refusal struct {
+	name   string
+	body   any
+	status int
+	code   string
+	field  string
+}
+
+// wantCreatesRefused posts each refusal's body to path as the admin, in a
+// subtest of its name, and checks the error and that no audit row was
+// written: a refused request changes nothing.
+func (e *env) wantCreatesRefused(t *testing.T, path string, tests []refusal) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := e.auditCount()
+			e.do("POST", path, e.admin, tt.body).wantError(t, tt.status, tt.code, tt.field)
+			if after := e.auditCount(); after != before {
+				t.Errorf("audit rows went from %d to %d: a refused request changed something", before, after)
+			}
+		})
+	}
+}
+
+// wantStaleWritesRefused checks that writes at a stale version of the object
+// at path are refused with a conflict on version: a PUT of read, which holds
+// the stale version, and a PUT of read without it and a DELETE, both with
+// If-Match naming it. It deletes read's version.
+func (e *env) wantStaleWritesRefused(t *testing.T, path string, read map[string]any) {
+	t.Helper()
+	stale := fmt.Sprintf(`"%v"`, read["version"])
+	e.do("PUT", path, e.admin, read).wantError(t, 409, "conflict", "version")
+	delete(read, "version")
+	e.do("PUT", path, e.admin, read, "If-Match", stale).wantError(t, 409, "conflict", "version")
+	e.do("DELETE", path, e.admin, nil, "If-Match", stale).wantError(t, 409, "conflict", "version")
+}

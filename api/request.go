@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	json "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -209,4 +210,43 @@ func requiredVersion(c echo.Context, fromBody int64) (int64, error) {
 		err = alerts.Invalid("version", "is required: send the version you read (or an If-Match header)")
 	}
 	return v, err
+}
+
+// queryID reads the optional query parameter name as a positive ID; 0 when
+// it is absent.
+func queryID(c echo.Context, name string) (int64, error) {
+	q := c.QueryParam(name)
+	if q == "" {
+		return 0, nil
+	}
+	id, err := strconv.ParseInt(q, 10, 64)
+	if err != nil || id < 1 {
+		return 0, alerts.Invalid(name, "must be a positive integer, got %q", q)
+	}
+	return id, nil
+}
+
+// timeField parses a time field of a body, kept raw: an RFC 3339 string, or
+// null or absent for none (the zero time).
+func timeField(field string, raw jsontext.Value) (time.Time, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return time.Time{}, nil
+	}
+	bad := alerts.Invalid(field, "must be an RFC 3339 time such as 2027-01-31T00:00:00Z")
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return time.Time{}, bad
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, bad
+	}
+	return t, nil
+}
+
+// hasBody reports whether the request has a body to read, for endpoints whose
+// body is optional.
+func hasBody(c echo.Context) bool {
+	r := c.Request()
+	return r.ContentLength != 0 && r.Body != http.NoBody
 }

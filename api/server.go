@@ -15,6 +15,7 @@ import (
 
 	"github.com/tocsinhq/tocsin/alerts"
 	"github.com/tocsinhq/tocsin/auth"
+	"github.com/tocsinhq/tocsin/sources"
 	"github.com/tocsinhq/tocsin/storage"
 )
 
@@ -36,7 +37,43 @@ type Store interface {
 	UpdateToken(ctx context.Context, actor storage.Actor, t auth.Token) (auth.Token, error)
 	DeleteToken(ctx context.Context, actor storage.Actor, id, version int64) error
 
+	CreateTeam(ctx context.Context, actor storage.Actor, t alerts.Team) (alerts.Team, error)
+	Team(ctx context.Context, id int64) (alerts.Team, error)
+	Teams(ctx context.Context, f storage.TeamFilter, page storage.Page) ([]alerts.Team, error)
+	UpdateTeam(ctx context.Context, actor storage.Actor, t alerts.Team) (alerts.Team, error)
+	DeleteTeam(ctx context.Context, actor storage.Actor, id, version int64) error
+
+	CreateRoute(ctx context.Context, actor storage.Actor, r alerts.Route) (alerts.Route, error)
+	Route(ctx context.Context, id int64) (alerts.Route, error)
+	Routes(ctx context.Context, f storage.RouteFilter, page storage.Page) ([]alerts.Route, error)
+	UpdateRoute(ctx context.Context, actor storage.Actor, r alerts.Route) (alerts.Route, error)
+	DeleteRoute(ctx context.Context, actor storage.Actor, id, version int64) error
+	ReorderRoutes(ctx context.Context, actor storage.Actor, ids []int64) ([]alerts.Route, error)
+
+	CreateSilence(ctx context.Context, actor storage.Actor, s alerts.Silence) (alerts.Silence, error)
+	Silence(ctx context.Context, id int64) (alerts.Silence, error)
+	Silences(ctx context.Context, f storage.SilenceFilter, page storage.Page) ([]alerts.Silence, error)
+	UpdateSilence(ctx context.Context, actor storage.Actor, s alerts.Silence) (alerts.Silence, error)
+	ExpireSilence(ctx context.Context, actor storage.Actor, id, version int64) (alerts.Silence, error)
+	DeleteSilence(ctx context.Context, actor storage.Actor, id, version int64) error
+
+	CreateSource(ctx context.Context, actor storage.Actor, s sources.Source) (sources.Source, error)
+	Source(ctx context.Context, id int64) (sources.Source, error)
+	Sources(ctx context.Context, f storage.SourceFilter, page storage.Page) ([]sources.Source, error)
+	UpdateSource(ctx context.Context, actor storage.Actor, s sources.Source) (sources.Source, error)
+	DeleteSource(ctx context.Context, actor storage.Actor, id, version int64) error
+
 	AuditLog(ctx context.Context, page storage.Page) ([]storage.AuditEntry, error)
+}
+
+// Rules is the live routing configuration: the config-update queue, which
+// *alerts.ConfigQueue implements.
+type Rules interface {
+	// Apply hands over a committed change and returns once a snapshot that
+	// includes it is in effect, or with ctx's error when ctx ends first.
+	Apply(ctx context.Context, change alerts.ConfigChange) error
+	// Snapshot returns the routing snapshot in effect; never nil.
+	Snapshot() *alerts.Snapshot
 }
 
 // Options configures a Server.
@@ -50,6 +87,14 @@ type Options struct {
 	MaxBodyBytes int64
 	// Debug serves pprof under /debug/pprof/ to admins.
 	Debug bool
+	// Rules is told of every committed change to the rules (and to users,
+	// which teams expand to) before the change is answered, and answers
+	// POST /routes/test. Nil makes changes take effect nowhere and tests
+	// run against empty rules: for servers that route no alerts.
+	Rules Rules
+	// Now is the clock silences' states are judged by; it should be the
+	// store's. Nil means time.Now.
+	Now func() time.Time
 }
 
 // Server is tocsin's HTTP API. Its Handler is served by an http.Server that
@@ -57,6 +102,8 @@ type Options struct {
 type Server struct {
 	echo  *echo.Echo
 	store Store
+	rules Rules
+	now   func() time.Time
 	log   *slog.Logger
 }
 
@@ -71,7 +118,13 @@ func New(opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{echo: e, store: opts.Store, log: log}
+	s := &Server{echo: e, store: opts.Store, rules: opts.Rules, now: opts.Now, log: log}
+	if s.rules == nil {
+		s.rules = noRules{}
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	e.HTTPErrorHandler = s.handleError
 
 	e.Pre(dropBadRequestID)
@@ -100,6 +153,31 @@ func New(opts Options) *Server {
 	v1.GET("/tokens/:id", s.getToken, user)
 	v1.PUT("/tokens/:id", s.updateToken, user)
 	v1.DELETE("/tokens/:id", s.deleteToken, user)
+	v1.GET("/teams", s.listTeams, user)
+	v1.POST("/teams", s.createTeam, user, admin)
+	v1.GET("/teams/:id", s.getTeam, user)
+	v1.PUT("/teams/:id", s.updateTeam, user, admin)
+	v1.DELETE("/teams/:id", s.deleteTeam, user, admin)
+	v1.GET("/routes", s.listRoutes, user)
+	v1.POST("/routes", s.createRoute, user, admin)
+	v1.POST("/routes/order", s.reorderRoutes, user, admin)
+	v1.POST("/routes/test", s.testRoutes, user, admin)
+	v1.GET("/routes/:id", s.getRoute, user)
+	v1.PUT("/routes/:id", s.updateRoute, user, admin)
+	v1.DELETE("/routes/:id", s.deleteRoute, user, admin)
+	// Responders may silence, as they are the ones paged at night; only
+	// admins delete a silence, which erases it where expiring keeps it.
+	v1.GET("/silences", s.listSilences, user)
+	v1.POST("/silences", s.createSilence, user)
+	v1.GET("/silences/:id", s.getSilence, user)
+	v1.PUT("/silences/:id", s.updateSilence, user)
+	v1.POST("/silences/:id/expire", s.expireSilence, user)
+	v1.DELETE("/silences/:id", s.deleteSilence, user, admin)
+	v1.GET("/sources", s.listSources, user, admin)
+	v1.POST("/sources", s.createSource, user, admin)
+	v1.GET("/sources/:id", s.getSource, user, admin)
+	v1.PUT("/sources/:id", s.updateSource, user, admin)
+	v1.DELETE("/sources/:id", s.deleteSource, user, admin)
 	v1.GET("/audit", s.listAudit, user, admin)
 
 	if opts.Debug {

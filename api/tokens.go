@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	json "github.com/go-json-experiment/json"
@@ -65,11 +64,9 @@ func (s *Server) listTokens(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var owner int64
-	if q := c.QueryParam("user_id"); q != "" {
-		if owner, err = strconv.ParseInt(q, 10, 64); err != nil || owner < 1 {
-			return alerts.Invalid("user_id", "must be a positive integer, got %q", q)
-		}
+	owner, err := queryID(c, "user_id")
+	if err != nil {
+		return err
 	}
 	if me := caller(c); !me.IsAdmin() {
 		if owner != 0 && owner != me.ID {
@@ -112,8 +109,7 @@ func (s *Server) createToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	setETag(c, t.Version)
-	return c.JSON(http.StatusCreated, createdToken{Token: t, Secret: secret})
+	return answerObject(c, http.StatusCreated, createdToken{Token: t, Secret: secret}, t.Version)
 }
 
 // ownToken loads the token of the path's ID, if the caller may see it.
@@ -137,8 +133,7 @@ func (s *Server) getToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	setETag(c, t.Version)
-	return c.JSON(http.StatusOK, t)
+	return answerObject(c, http.StatusOK, t, t.Version)
 }
 
 // updateToken replaces a token's name and expiry, at the version it names.
@@ -167,8 +162,7 @@ func (s *Server) updateToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	setETag(c, t.Version)
-	return c.JSON(http.StatusOK, t)
+	return answerObject(c, http.StatusOK, t, t.Version)
 }
 
 // deleteToken revokes a token.

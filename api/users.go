@@ -21,6 +21,9 @@ type userRequest struct {
 	UpdatedAt jsontext.Value `json:"updated_at"`
 }
 
+// objectUser names users in config changes.
+const objectUser = "user"
+
 func userID(u auth.User) int64 { return u.ID }
 
 // listUsers answers a page of users.
@@ -46,8 +49,7 @@ func (s *Server) createUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	setETag(c, u.Version)
-	return c.JSON(http.StatusCreated, u)
+	return answerObject(c, http.StatusCreated, u, u.Version)
 }
 
 // getUser answers one user: any user to an admin, itself to a responder.
@@ -63,21 +65,13 @@ func (s *Server) getUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	setETag(c, u.Version)
-	return c.JSON(http.StatusOK, u)
+	return answerObject(c, http.StatusOK, u, u.Version)
 }
 
 // updateUser replaces a user's name and role, at the version it names.
 func (s *Server) updateUser(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
 	var req userRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	version, err := requiredVersion(c, req.Version)
+	id, version, err := decodeUpdate(c, &req, &req.Version)
 	if err != nil {
 		return err
 	}
@@ -85,22 +79,11 @@ func (s *Server) updateUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	setETag(c, u.Version)
-	return c.JSON(http.StatusOK, u)
+	return answerObject(c, http.StatusOK, u, u.Version)
 }
 
-// deleteUser deletes a user and its tokens.
+// deleteUser deletes a user and its tokens. Teams and routes that listed the
+// user no longer do: that changes who the rules notify, so they are told.
 func (s *Server) deleteUser(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	version, err := expectedVersion(c, 0)
-	if err != nil {
-		return err
-	}
-	if err := s.store.DeleteUser(c.Request().Context(), actor(c), id, version); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return s.deleteObject(c, objectUser, s.store.DeleteUser)
 }
