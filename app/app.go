@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tocsinhq/tocsin/alerts"
 	"github.com/tocsinhq/tocsin/api"
 	"github.com/tocsinhq/tocsin/config"
 	"github.com/tocsinhq/tocsin/storage"
@@ -24,6 +25,7 @@ type App struct {
 	cfg      config.Config
 	log      *slog.Logger
 	store    *storage.DB
+	rules    *alerts.ConfigQueue
 	server   *http.Server
 	listener net.Listener
 	// handlers counts the HTTP handlers running, so that a forced shutdown
@@ -34,13 +36,18 @@ type App struct {
 	cancelRequests context.CancelFunc
 }
 
-// New opens and migrates the store, binds server.listen, and then creates
-// the first admin if the store has no users (logging its token, once). On
-// error it releases whatever it had acquired.
+// New opens and migrates the store, applies the rules that config.yaml
+// declares, binds server.listen, and then creates the first admin if the
+// store has no users (logging its token, once). On error it releases
+// whatever it had acquired.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
 	store, err := OpenStore(ctx, cfg.Storage, log)
 	if err != nil {
 		return nil, err
+	}
+	if err := applyDeclared(ctx, store, cfg, log); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("apply the rules declared in the config file: %w", err)
 	}
 
 	metrics := prometheus.NewRegistry()
@@ -48,8 +55,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	rules := alerts.NewConfigQueue(alerts.ConfigQueueOptions{
+		Store:   store,
+		Size:    cfg.Queues.Config.Size,
+		Logger:  log,
+		Metrics: metrics,
+	})
+	if err := rules.Load(ctx); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("read the routing rules: %w", err)
+	}
 	handler := api.New(api.Options{
 		Store:        store,
+		Rules:        rules,
 		Logger:       log,
 		Metrics:      metrics,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
@@ -75,7 +93,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			slog.String("user", "admin"), slog.String("token", token))
 	}
 	requestCtx, cancelRequests := context.WithCancel(context.Background())
-	a := &App{cfg: cfg, log: log, store: store, listener: listener, cancelRequests: cancelRequests}
+	a := &App{cfg: cfg, log: log, store: store, rules: rules, listener: listener, cancelRequests: cancelRequests}
 	a.server = &http.Server{
 		Handler:           a.handlers.track(handler),
 		BaseContext:       func(net.Listener) context.Context { return requestCtx },
@@ -110,10 +128,20 @@ func (a *App) Addr() net.Addr { return a.listener.Addr() }
 
 // Run serves until ctx is cancelled or the server fails, then shuts down:
 // it stops accepting, gives in-flight requests server.shutdown_timeout to
-// finish, and closes the store. It returns nil after a clean shutdown.
+// finish, stops the config-update worker, and closes the store. It returns
+// nil after a clean shutdown.
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("tocsin listening", "addr", a.Addr().String(), "store", a.store.Driver())
 	g, ctx := errgroup.WithContext(ctx)
+	// The config-update worker outlives the HTTP server: a request that
+	// changed a rule waits for the change to take effect before it answers.
+	rulesCtx, stopRules := context.WithCancel(context.Background())
+	g.Go(func() error {
+		if err := a.rules.Run(rulesCtx); err != nil {
+			return fmt.Errorf("config-update worker: %w", err)
+		}
+		return nil
+	})
 	g.Go(func() error {
 		if err := a.server.Serve(a.listener); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve: %w", err)
@@ -122,6 +150,7 @@ func (a *App) Run(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		<-ctx.Done()
+		defer stopRules()
 		return a.shutdown()
 	})
 	err := g.Wait()

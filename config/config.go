@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/tocsinhq/tocsin/sources"
+)
 
 // Config is tocsin's whole configuration, as read from config.yaml and
 // TOCSIN_* environment variables. The yaml tags are the keys of the file; the
@@ -12,6 +16,13 @@ type Config struct {
 	Storage Storage `yaml:"storage"`
 	Queues  Queues  `yaml:"queues"`
 	Push    Push    `yaml:"push"`
+
+	// Teams, Routes and Sources are rules declared in the file. tocsin
+	// applies them at start and the API may not change them; see
+	// docs/configuration.md. They cannot be set from the environment.
+	Teams   []Team   `yaml:"teams"`
+	Routes  []Route  `yaml:"routes"`
+	Sources []Source `yaml:"sources"`
 }
 
 // Server configures the HTTP listener.
@@ -44,9 +55,9 @@ type Storage struct {
 	MaxOpenConns int `yaml:"max_open_conns"`
 }
 
-// Queues sizes the two pipeline queues. Nothing reads it yet: Alert is for
-// alert ingestion and Config for rule changes, neither built yet. It is
-// validated now so that a config written today keeps working.
+// Queues sizes the two pipeline queues. Alert is not read yet: it is for
+// alert ingestion, not built yet, and is validated now so that a config
+// written today keeps working.
 type Queues struct {
 	// Alert is the queue of incoming alert events.
 	Alert AlertQueue `yaml:"alert"`
@@ -66,7 +77,8 @@ type AlertQueue struct {
 
 // ConfigQueue sizes the config-update queue.
 type ConfigQueue struct {
-	// Size is how many pending rule changes the queue will hold.
+	// Size is how many rule changes the queue holds before a change waits
+	// for room.
 	Size int `yaml:"size"`
 }
 
@@ -87,6 +99,53 @@ type Push struct {
 	MaxMessageBytes int64 `yaml:"max_message_bytes"`
 }
 
+// Team is a team declared in the file.
+type Team struct {
+	// Name is the team's unique name.
+	Name string `yaml:"name"`
+	// Members are the names of its users, who must exist when tocsin starts.
+	Members []string `yaml:"members"`
+}
+
+// Route is a route declared in the file. Declared routes keep the order of
+// the file among themselves, after the routes that already exist.
+type Route struct {
+	// Name is the route's unique name.
+	Name string `yaml:"name"`
+	// Matchers select the alerts the route takes, each in matcher syntax
+	// such as severity="critical"; none selects every alert.
+	Matchers []string `yaml:"matchers"`
+	// Users and Teams are the names of the users and teams it notifies.
+	Users []string `yaml:"users"`
+	Teams []string `yaml:"teams"`
+	// Continue goes on to the next route after this one matched.
+	Continue bool `yaml:"continue"`
+	// Enabled is true when unset.
+	Enabled *bool `yaml:"enabled"`
+}
+
+// Source is an alert source declared in the file.
+type Source struct {
+	// Name is the source's unique name, the NAME of /hooks/NAME.
+	Name string `yaml:"name"`
+	// Kind is alertmanager, grafana, prometheus or generic.
+	Kind string `yaml:"kind"`
+	// Auth is bearer, basic or hmac.
+	Auth string `yaml:"auth"`
+	// Username is the basic-auth user name, for auth basic.
+	Username string `yaml:"username"`
+	// SignatureHeader is the header of the HMAC signature, for auth hmac.
+	SignatureHeader string `yaml:"signature_header"`
+	// Secret is the bearer token, basic password or HMAC key. Prefer
+	// SecretEnv, which keeps it out of the file.
+	Secret string `yaml:"secret"`
+	// SecretEnv names the environment variable that holds the secret. Load
+	// reads it into Secret.
+	SecretEnv string `yaml:"secret_env"`
+	// Mapping says how to read a generic source's JSON.
+	Mapping *sources.Mapping `yaml:"mapping"`
+}
+
 // Default returns the configuration tocsin runs with when a key is not set.
 func Default() Config {
 	return Config{
@@ -102,7 +161,6 @@ func Default() Config {
 			Config: ConfigQueue{Size: 1000},
 		},
 		Push: Push{
-			AllowedOrigins:  []string{},
 			SendQueue:       256,
 			PingInterval:    25 * time.Second,
 			MaxMessageBytes: 4096,

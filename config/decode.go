@@ -136,6 +136,17 @@ func (l *loader) value(v reflect.Value, n *yaml.Node, key string, line, at int) 
 		}
 	case reflect.Slice:
 		l.list(v, n, key, line, at)
+	case reflect.Pointer:
+		if isNull(n) {
+			v.SetZero()
+			l.origins[key] = origin{file: l.file, line: line}
+			return
+		}
+		elem := reflect.New(v.Type().Elem())
+		l.value(elem.Elem(), n, key, line, at)
+		v.Set(elem)
+	case reflect.Map:
+		l.stringMap(v, n, key, line, at)
 	default:
 		if n.Kind != yaml.ScalarNode || isNull(n) {
 			l.fileProblem(line, key, "want %s, got %s", want(v.Type()), describe(n))
@@ -164,6 +175,15 @@ func (l *loader) list(v reflect.Value, n *yaml.Node, key string, line, at int) {
 		ikey := fmt.Sprintf("%s[%d]", key, i)
 		iline := cmp.Or(at, item.Line)
 		item = deref(item)
+		if s.Index(i).Kind() == reflect.Struct {
+			// A list of objects, such as routes: each item is a mapping,
+			// whose keys record their own lines.
+			before := len(l.problems)
+			l.value(s.Index(i), item, ikey, iline, at)
+			ok = ok && len(l.problems) == before
+			items[ikey] = origin{file: l.file, line: iline}
+			continue
+		}
 		if item.Kind != yaml.ScalarNode || isNull(item) {
 			l.fileProblem(iline, ikey, "want %s, got %s", want(v.Type().Elem()), describe(item))
 			ok = false
@@ -176,14 +196,53 @@ func (l *loader) list(v reflect.Value, n *yaml.Node, key string, line, at int) {
 		}
 		items[ikey] = origin{file: l.file, line: iline}
 	}
-	if !ok {
+	// A list of objects is kept even with a bad item, so that validation
+	// reports the problems of the others too; the load fails either way.
+	if !ok && v.Type().Elem().Kind() != reflect.Struct {
 		return
+	}
+	if s.Len() == 0 {
+		s = reflect.Zero(v.Type()) // [] is nil, as an absent list is
 	}
 	v.Set(s)
 	l.origins[key] = origin{file: l.file, line: line}
 	for k, o := range items {
 		l.origins[k] = o
 	}
+}
+
+// stringMap decodes the mapping node n into v, a map of strings to strings
+// such as a mapping's labels. at is as for mapping.
+func (l *loader) stringMap(v reflect.Value, n *yaml.Node, key string, line, at int) {
+	if n.Kind != yaml.MappingNode {
+		l.fileProblem(line, key, "want a mapping, got %s", describe(n))
+		return
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := deref(n.Content[i]), deref(n.Content[i+1])
+		kline := cmp.Or(at, n.Content[i].Line)
+		if k.Kind != yaml.ScalarNode || isNull(k) {
+			l.fileProblem(kline, key, "want a key, got %s", describe(k))
+			continue
+		}
+		ikey := joinKey(key, k.Value)
+		if m.MapIndex(reflect.ValueOf(k.Value)).IsValid() {
+			l.fileProblem(kline, ikey, "duplicate key")
+			continue
+		}
+		if val.Kind != yaml.ScalarNode || isNull(val) {
+			l.fileProblem(kline, ikey, "want a string, got %s", describe(val))
+			continue
+		}
+		m.SetMapIndex(reflect.ValueOf(k.Value), reflect.ValueOf(val.Value))
+		l.origins[ikey] = origin{file: l.file, line: kline}
+	}
+	if m.Len() == 0 {
+		m = reflect.Zero(v.Type()) // {} is nil, as an absent mapping is
+	}
+	v.Set(m)
+	l.origins[key] = origin{file: l.file, line: line}
 }
 
 // applyEnv overlays the environment variable of every leaf of root that
@@ -224,7 +283,10 @@ func (l *loader) envList(v reflect.Value, s, key string, o origin) bool {
 			parts = append(parts, p)
 		}
 	}
-	list := reflect.MakeSlice(v.Type(), len(parts), len(parts))
+	list := reflect.Zero(v.Type()) // "," is nil, as an empty list in the file is
+	if len(parts) > 0 {
+		list = reflect.MakeSlice(v.Type(), len(parts), len(parts))
+	}
 	ok := true
 	for i, p := range parts {
 		if err := setScalar(list.Index(i), p); err != nil {
@@ -238,15 +300,16 @@ func (l *loader) envList(v reflect.Value, s, key string, o origin) bool {
 	return ok
 }
 
-// locate fills in where the value behind each problem came from. A list
-// item that has no origin of its own takes the list's.
+// locate fills in where the value behind each problem came from. A key
+// that has no origin of its own, such as a list item or an unset key of a
+// declared route, takes that of the nearest key above it that has one.
 func (l *loader) locate(ps []problem) []problem {
 	for i, p := range ps {
-		o, ok := l.origins[p.key]
-		if !ok {
-			if base, _, cut := strings.Cut(p.key, "["); cut {
-				o = l.origins[base]
-			}
+		key := p.key
+		o, ok := l.origins[key]
+		for !ok && key != "" {
+			key = key[:max(strings.LastIndexAny(key, ".["), 0)]
+			o, ok = l.origins[key]
 		}
 		ps[i].origin = o
 	}

@@ -37,7 +37,9 @@ func structFields(t reflect.Type) []field {
 	return fs
 }
 
-// leaf is a key that holds a value rather than more keys.
+// leaf is a key that holds a value rather than more keys, and that an
+// environment variable can set: lists of objects, such as routes, are not
+// leaves.
 type leaf struct {
 	path  string // dotted key path, "queues.alert.size"
 	index []int  // for reflect.Value.FieldByIndex from the root
@@ -51,9 +53,12 @@ func leaves(t reflect.Type) []leaf {
 		for _, f := range structFields(t) {
 			path := joinKey(prefix, f.key)
 			idx := append(index[:len(index):len(index)], f.index)
-			if ft := t.Field(f.index).Type; ft.Kind() == reflect.Struct {
+			ft := t.Field(f.index).Type
+			switch {
+			case ft.Kind() == reflect.Struct:
 				walk(ft, path, idx)
-			} else {
+			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			default:
 				ls = append(ls, leaf{path: path, index: idx})
 			}
 		}

@@ -12,7 +12,7 @@ import (
 // the zero Config with an error, and a config it accepts must validate and
 // survive being written back out as YAML and parsed again.
 func FuzzParse(f *testing.F) {
-	for _, path := range []string{"../config.yaml", "testdata/full.yaml", "testdata/problems.yaml"} {
+	for _, path := range []string{"../config.yaml", "testdata/full.yaml", "testdata/problems.yaml", "testdata/declared.yaml"} {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			f.Fatal(err)

@@ -62,7 +62,8 @@ func parse(name string, data []byte, getenv func(string) string) (Config, error)
 	if getenv != nil {
 		l.applyEnv(root, getenv)
 	}
-	ps := append(l.problems, l.locate(validate(cfg))...)
+	found := append(readSecrets(&cfg, getenv), validate(cfg)...)
+	ps := append(l.problems, l.locate(found)...)
 	if err := joinProblems(ps); err != nil {
 		return Config{}, err
 	}

@@ -329,7 +329,7 @@ push:
 		{"list of one", map[string]string{"TOCSIN_PUSH_ALLOWED_ORIGINS": "*"},
 			func(c Config) (any, any) { return c.Push.AllowedOrigins, []string{"*"} }},
 		{"comma is an empty list", map[string]string{"TOCSIN_PUSH_ALLOWED_ORIGINS": ","},
-			func(c Config) (any, any) { return c.Push.AllowedOrigins, []string{} }},
+			func(c Config) (any, any) { return c.Push.AllowedOrigins, []string(nil) }},
 		{"empty variable is unset", map[string]string{"TOCSIN_PUSH_ALLOWED_ORIGINS": "", "TOCSIN_SERVER_LISTEN": ""},
 			func(c Config) (any, any) {
 				return []any{c.Push.AllowedOrigins, c.Server.Listen},

@@ -84,6 +84,7 @@ func validate(c Config) []problem {
 		cs.add("push.ping_interval", "must be positive, got %s", c.Push.PingInterval)
 	}
 	cs.atLeast("push.max_message_bytes", c.Push.MaxMessageBytes, 1)
+	validateDeclared(c, &cs)
 	return cs
 }
 
