@@ -160,3 +160,20 @@ func rawOrNull(s sql.NullString) json.RawMessage {
 	}
 	return json.RawMessage(s.String)
 }
+
+// deleteRow deletes the row id of table in one transaction, for the objects
+// whose delete is only that: lock reads the object, locking its row and
+// checking that the delete may go ahead (its version, who may change it),
+// and the audit row records the object as it was.
+func deleteRow[T any](ctx context.Context, db *DB, actor Actor, object, table string, id int64, lock func(tx *sql.Tx) (T, error)) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		before, err := lock(tx)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("storage: delete %s: %w", object, err)
+		}
+		return db.audit(ctx, tx, actor, ActionDelete, object, id, before, nil)
+	})
+}

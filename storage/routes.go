@@ -339,15 +339,8 @@ func (db *DB) UpdateRoute(ctx context.Context, actor Actor, r alerts.Route) (ale
 // there is no such route, and alerts.ErrForbidden for a route declared in
 // config.yaml, unless actor is ConfigActor.
 func (db *DB) DeleteRoute(ctx context.Context, actor Actor, id, version int64) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		before, err := db.lockRoute(ctx, tx, actor, id, version)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM routes WHERE id = ?`, id); err != nil {
-			return fmt.Errorf("storage: delete route: %w", err)
-		}
-		return db.audit(ctx, tx, actor, ActionDelete, objectRoute, id, before, nil)
+	return deleteRow(ctx, db, actor, objectRoute, "routes", id, func(tx *sql.Tx) (alerts.Route, error) {
+		return db.lockRoute(ctx, tx, actor, id, version)
 	})
 }
 

@@ -227,15 +227,8 @@ func (db *DB) ExpireSilence(ctx context.Context, actor Actor, id, version int64)
 // must be the stored version, or it returns alerts.ErrConflict. It returns
 // alerts.ErrNotFound when there is no such silence.
 func (db *DB) DeleteSilence(ctx context.Context, actor Actor, id, version int64) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		before, err := db.lockSilence(ctx, tx, id, version)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM silences WHERE id = ?`, id); err != nil {
-			return fmt.Errorf("storage: delete silence: %w", err)
-		}
-		return db.audit(ctx, tx, actor, ActionDelete, objectSilence, id, before, nil)
+	return deleteRow(ctx, db, actor, objectSilence, "silences", id, func(tx *sql.Tx) (alerts.Silence, error) {
+		return db.lockSilence(ctx, tx, id, version)
 	})
 }
 

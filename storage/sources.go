@@ -210,15 +210,8 @@ func (db *DB) UpdateSource(ctx context.Context, actor Actor, s sources.Source) (
 // source, and alerts.ErrForbidden for a source declared in config.yaml,
 // unless actor is ConfigActor.
 func (db *DB) DeleteSource(ctx context.Context, actor Actor, id, version int64) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		before, err := db.lockSource(ctx, tx, actor, id, version)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sources WHERE id = ?`, id); err != nil {
-			return fmt.Errorf("storage: delete source: %w", err)
-		}
-		return db.audit(ctx, tx, actor, ActionDelete, objectSource, id, before, nil)
+	return deleteRow(ctx, db, actor, objectSource, "sources", id, func(tx *sql.Tx) (sources.Source, error) {
+		return db.lockSource(ctx, tx, actor, id, version)
 	})
 }
 

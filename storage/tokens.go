@@ -156,15 +156,8 @@ func (db *DB) UpdateToken(ctx context.Context, actor Actor, t auth.Token) (auth.
 // must be the stored version, or it returns alerts.ErrConflict. It returns
 // alerts.ErrNotFound when there is no such token.
 func (db *DB) DeleteToken(ctx context.Context, actor Actor, id, version int64) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		before, err := db.lockToken(ctx, tx, id, version)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE id = ?`, id); err != nil {
-			return fmt.Errorf("storage: delete token: %w", err)
-		}
-		return db.audit(ctx, tx, actor, ActionDelete, objectToken, id, before, nil)
+	return deleteRow(ctx, db, actor, objectToken, "tokens", id, func(tx *sql.Tx) (auth.Token, error) {
+		return db.lockToken(ctx, tx, id, version)
 	})
 }
 
