@@ -24,6 +24,17 @@
 // applied change to a ConfigSubscriber. See ConfigQueue for its concurrency
 // contract.
 //
+// The AlertQueue is the alert pipeline. Receivers Submit the events of one
+// request, whole, to a bounded queue that refuses at once what does not fit.
+// Each of its workers takes a batch of requests, commits it in one
+// transaction through the AlertStore with the routing Snapshot of the
+// moment (Receive decides what each event does; the store writes it), hands
+// the inbox rows written to the Notifier, and only then answers the
+// requests, so that a sender hears success only for events that are
+// stored. A person's acknowledgement or resolve (Act) goes straight to the
+// store, not behind a storm of events. See AlertQueue for its concurrency
+// contract.
+//
 // This package also defines the error classes every other package returns
 // (ErrInvalid, ErrNotFound, ErrConflict, ...). They are classified once, at
 // the HTTP edge, into statuses and the JSON error shape.

@@ -72,3 +72,17 @@ func ParseFingerprint(s string) (Fingerprint, error) {
 	}
 	return Fingerprint(n), nil
 }
+
+// MarshalText writes the fingerprint as String does, so that JSON shows it
+// as Alertmanager does.
+func (f Fingerprint) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
+// UnmarshalText parses the 16 hex digits that MarshalText writes.
+func (f *Fingerprint) UnmarshalText(b []byte) error {
+	fp, err := ParseFingerprint(string(b))
+	if err != nil {
+		return err
+	}
+	*f = fp
+	return nil
+}
