@@ -1,9 +1,22 @@
 // Package sources is about the senders of alerts: what a source is (its
-// kind, its credentials and, for generic JSON, its mapping), and, as the
-// ingestion and poller issues build them, the receivers that turn what
-// monitoring systems send into alert events and the pollers that check
-// things on a schedule.
+// kind, its credentials and, for generic JSON, its mapping), how a webhook
+// request proves it comes from one, and how what it sends becomes alert
+// events.
+//
+// A webhook receiver calls Source.Authenticate with the request's headers
+// and body (bearer token, basic auth, or an HMAC-SHA256 signature of the
+// body, compared in constant time), then Source.Parse, which reads the body
+// as the source's kind says: Alertmanager's or Grafana's webhook payload,
+// the Alertmanager v2 API array that Prometheus posts, or any JSON object
+// through the source's Mapping. Parse validates everything (labels,
+// annotations, times, the number of alerts against Limits) and takes a
+// payload whole or not at all: it returns every event, or none and an
+// alerts.ErrInvalid error naming the part of the body at fault as the
+// sender wrote it ("alerts[2].labels"). The events carry the Alertmanager
+// fingerprint of their labels, computed here; the alert queue does the
+// rest. The pollers of a later issue will live here too.
 //
 // Source values are plain data with no I/O; they are safe to share once
-// made and not changed.
+// made and not changed, and Parse and Authenticate, which only read them,
+// may be called on one Source from any number of goroutines.
 package sources

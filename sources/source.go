@@ -183,13 +183,14 @@ type Mapping struct {
 	Alerts string `json:"alerts,omitempty" yaml:"alerts"`
 	// Labels maps label names to the paths of their values.
 	Labels map[string]string `json:"labels,omitempty" yaml:"labels"`
-	// LabelsFrom is the path of an object whose string members are all
-	// labels, as well as those of Labels.
+	// LabelsFrom is the path of an object whose string, number and boolean
+	// members are all labels, as well as those of Labels (which win).
 	LabelsFrom string `json:"labels_from,omitempty" yaml:"labels_from"`
 	// Annotations maps annotation names to the paths of their values.
 	Annotations map[string]string `json:"annotations,omitempty" yaml:"annotations"`
-	// AnnotationsFrom is the path of an object whose string members are all
-	// annotations.
+	// AnnotationsFrom is the path of an object whose string, number and
+	// boolean members are all annotations, as well as those of Annotations
+	// (which win).
 	AnnotationsFrom string `json:"annotations_from,omitempty" yaml:"annotations_from"`
 	// Status is the path of the alert's status; empty means every alert
 	// received is firing.
