@@ -150,6 +150,10 @@ func mysqlConnector(dsn string) (driver.Connector, error) {
 	cfg.Loc = time.UTC
 	cfg.Collation = "utf8mb4_bin"
 	cfg.RejectReadOnly = true // a failed-over read-only primary drops the connection
+	// The driver puts the arguments into the statement itself, so that a
+	// statement with arguments is one round trip rather than prepare,
+	// execute and close.
+	cfg.InterpolateParams = true
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
@@ -237,10 +241,27 @@ func (db *DB) migrator() (*goose.Provider, error) {
 // attempts it waits a random while, longer each time, so that the
 // transactions that met in the deadlock do not meet again at once.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return db.inTxWith(ctx, nil, false, fn)
+}
+
+// txAttempts is how many times inTxWith runs a transaction at most.
+const txAttempts = 5
+
+// inTxWith is inTx with the transaction options opts (nil for the
+// defaults). With rerunOnUnique it also runs fn again, at once, when it
+// fails on a unique key: for a transaction that inserts only after reading
+// what is there, this means a concurrent one inserted the same key and
+// committed meanwhile, which the next run will read.
+func (db *DB) inTxWith(ctx context.Context, opts *sql.TxOptions, rerunOnUnique bool, fn func(tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := db.runTx(ctx, fn)
-		if attempt == 5 || !db.dialect.isDeadlock(err) {
+		err := db.runTx(ctx, opts, fn)
+		deadlock := db.dialect.isDeadlock(err)
+		if attempt == txAttempts || !deadlock && !(rerunOnUnique && db.dialect.isUnique(err)) {
 			return err
+		}
+		db.log.Debug("running a transaction again", "attempt", attempt+1, "cause", err)
+		if !deadlock {
+			continue
 		}
 		wait := time.NewTimer(rand.N(time.Duration(attempt) * 10 * time.Millisecond))
 		select {
@@ -253,8 +274,8 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // runTx runs fn in one transaction.
-func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.sql.BeginTx(ctx, nil)
+func (db *DB) runTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
+	tx, err := db.sql.BeginTx(ctx, opts)
 	if err != nil {
 		return err
 	}

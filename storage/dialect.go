@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -30,6 +31,25 @@ type dialect struct {
 	// isDeadlock reports whether err means the database rolled the
 	// transaction back to break a deadlock, so that it may be run again.
 	isDeadlock func(err error) bool
+	// openIndex follows "FROM alerts" in a locking read by open_fingerprint,
+	// to make the database use that key: a scan of the table would lock, or
+	// wait for, rows of alerts that the read does not select.
+	openIndex string
+	// ingest are the options of the transactions that write alerts: on
+	// MySQL, READ COMMITTED, so that a locking read of a fingerprint with no
+	// open alert takes no gap lock that would hold up other batches.
+	ingest *sql.TxOptions
+	// idsInTx is whether takeIDs runs inside the transaction that uses the
+	// IDs. On MySQL it runs before, in a statement of its own, so that the
+	// sequence's row is locked for that statement only rather than until the
+	// batch commits; SQLite serialises its writers anyway.
+	idsInTx bool
+	// takeIDs advances the sequence name by n and returns its new next_id:
+	// the IDs taken are the n before it.
+	takeIDs func(ctx context.Context, x execQueryer, name string, n int) (next int64, err error)
+	// upsert returns the clause that ends a multi-row INSERT so that a row
+	// whose key column already exists updates cols of the stored row instead.
+	upsert func(key string, cols ...string) string
 	// lockMigrations serialises migrations across processes, holding its lock
 	// on a connection that it opens with connector, outside the store's pool.
 	lockMigrations func(ctx context.Context, connector driver.Connector) (unlock func(), err error)
@@ -52,7 +72,20 @@ func dialectFor(name string) (dialect, error) {
 				return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
 			},
 			// Transactions take the write lock at BEGIN: they never deadlock.
-			isDeadlock:     func(error) bool { return false },
+			isDeadlock: func(error) bool { return false },
+			idsInTx:    true,
+			takeIDs: func(ctx context.Context, x execQueryer, name string, n int) (int64, error) {
+				var next int64
+				err := x.QueryRowContext(ctx, `UPDATE sequences SET next_id = next_id + ? WHERE name = ? RETURNING next_id`, n, name).Scan(&next)
+				return next, err
+			},
+			upsert: func(key string, cols ...string) string {
+				set := make([]string, len(cols))
+				for i, c := range cols {
+					set[i] = c + " = excluded." + c
+				}
+				return " ON CONFLICT (" + key + ") DO UPDATE SET " + strings.Join(set, ", ")
+			},
 			lockMigrations: func(context.Context, driver.Connector) (func(), error) { return func() {}, nil },
 		}, nil
 	case DriverMySQL:
@@ -72,10 +105,43 @@ func dialectFor(name string) (dialect, error) {
 				var e *mysql.MySQLError
 				return errors.As(err, &e) && e.Number == 1213 // ER_LOCK_DEADLOCK
 			},
+			openIndex: " FORCE INDEX (alerts_open_fingerprint)",
+			ingest:    &sql.TxOptions{Isolation: sql.LevelReadCommitted},
+			takeIDs:   mysqlTakeIDs,
+			upsert: func(_ string, cols ...string) string {
+				// The key is whichever unique key the row collides with; the
+				// callers' rows can collide on their primary key only.
+				set := make([]string, len(cols))
+				for i, c := range cols {
+					set[i] = c + " = VALUES(" + c + ")"
+				}
+				return " ON DUPLICATE KEY UPDATE " + strings.Join(set, ", ")
+			},
 			lockMigrations: mysqlNamedLock("tocsin.migrate", 60),
 		}, nil
 	}
 	return dialect{}, fmt.Errorf("storage: unknown driver %q (want %q or %q)", name, DriverSQLite, DriverMySQL)
+}
+
+// execQueryer is what *sql.DB and *sql.Tx share for statements that return
+// one row or none.
+type execQueryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// mysqlTakeIDs advances a sequence in one statement that also returns its
+// new value: LAST_INSERT_ID(expr) makes the server report expr as the
+// statement's insert ID.
+func mysqlTakeIDs(ctx context.Context, x execQueryer, name string, n int) (int64, error) {
+	res, err := x.ExecContext(ctx, `UPDATE sequences SET next_id = LAST_INSERT_ID(next_id + ?) WHERE name = ?`, n, name)
+	if err != nil {
+		return 0, err
+	}
+	if rows, err := res.RowsAffected(); err != nil || rows != 1 {
+		return 0, fmt.Errorf("sequence %q: %d rows updated (%v), want 1", name, rows, err)
+	}
+	return res.LastInsertId()
 }
 
 // mysqlNamedLock returns a lock function that holds the MySQL named lock name

@@ -15,8 +15,16 @@
 // version that each update increments, and a write that names a stale version
 // fails with alerts.ErrConflict; every change to users, tokens, teams,
 // routes, silences and sources writes an audit row in the same transaction
-// as the change. On MySQL a transaction that InnoDB rolls back to break a
-// deadlock is run again after a short random wait.
+// as the change; every change to an alert writes an entry in its history
+// instead. On MySQL a transaction that InnoDB rolls back to break a deadlock
+// is run again after a short random wait.
+//
+// Alerts are written in batches (CommitEvents): one transaction of a few
+// multi-row statements per batch, whatever its size. A unique key on the
+// open alerts' fingerprints keeps one open alert per fingerprint across
+// every writer; a batch that meets another on it is run again, and finds
+// the alert the other opened. Each user's inbox is numbered 1, 2, 3, ...
+// under a per-user head row that writers lock in ascending user ID.
 //
 // Concurrency: a DB is safe for concurrent use; it starts no goroutines of
 // its own beyond database/sql's pool, which Close stops. On SQLite every

@@ -15,3 +15,14 @@ func Pool(db *DB) *sql.DB { return db.sql }
 func LockMySQL(ctx context.Context, db *DB, name string, timeoutSeconds int) (unlock func(), err error) {
 	return mysqlNamedLock(name, timeoutSeconds)(ctx, db.connector)
 }
+
+// MigrateTo brings the schema up to version, and no further, for tests of
+// what a migration does to the data it finds.
+func MigrateTo(ctx context.Context, db *DB, version int64) error {
+	p, err := db.migrator()
+	if err != nil {
+		return err
+	}
+	_, err = p.UpTo(ctx, version)
+	return err
+}

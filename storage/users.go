@@ -41,7 +41,8 @@ func (db *DB) CreateUser(ctx context.Context, actor Actor, u auth.User) (auth.Us
 	return created, err
 }
 
-// insertUser inserts a validated user in tx and audits it.
+// insertUser inserts a validated user, with an empty inbox, in tx and
+// audits it.
 func (db *DB) insertUser(ctx context.Context, tx *sql.Tx, actor Actor, u auth.User) (auth.User, error) {
 	now := db.nowTime()
 	res, err := tx.ExecContext(ctx,
@@ -54,6 +55,10 @@ func (db *DB) insertUser(ctx context.Context, tx *sql.Tx, actor Actor, u auth.Us
 		return auth.User{}, fmt.Errorf("storage: create user: %w", err)
 	}
 	if u.ID, err = res.LastInsertId(); err != nil {
+		return auth.User{}, fmt.Errorf("storage: create user: %w", err)
+	}
+	// Every user has an inbox head, which writers of inbox rows lock.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO inbox_heads (user_id, seq) VALUES (?, 0)`, u.ID); err != nil {
 		return auth.User{}, fmt.Errorf("storage: create user: %w", err)
 	}
 	u.Version, u.CreatedAt, u.UpdatedAt = 1, now, now
