@@ -14,6 +14,7 @@ type Config struct {
 	Server  Server  `yaml:"server"`
 	Log     Log     `yaml:"log"`
 	Storage Storage `yaml:"storage"`
+	Hooks   Hooks   `yaml:"hooks"`
 	Queues  Queues  `yaml:"queues"`
 	Push    Push    `yaml:"push"`
 
@@ -55,9 +56,14 @@ type Storage struct {
 	MaxOpenConns int `yaml:"max_open_conns"`
 }
 
-// Queues sizes the two pipeline queues. Alert is not read yet: it is for
-// alert ingestion, not built yet, and is validated now so that a config
-// written today keeps working.
+// Hooks bounds what the webhook receivers take.
+type Hooks struct {
+	// MaxAlerts is the most alerts one webhook request may carry; a request
+	// with more gets 400.
+	MaxAlerts int `yaml:"max_alerts"`
+}
+
+// Queues sizes the two pipeline queues.
 type Queues struct {
 	// Alert is the queue of incoming alert events.
 	Alert AlertQueue `yaml:"alert"`
@@ -67,11 +73,13 @@ type Queues struct {
 
 // AlertQueue sizes the alert queue and its workers.
 type AlertQueue struct {
-	// Size is how many events the queue will hold before webhooks get 503.
+	// Size is how many events the queue holds before webhooks get 503.
 	Size int `yaml:"size"`
-	// Workers is how many goroutines will drain the queue.
+	// Workers is how many goroutines drain the queue.
 	Workers int `yaml:"workers"`
-	// MaxBatch is how many events one worker will commit in one transaction.
+	// MaxBatch is how many events a worker gathers into one transaction;
+	// a request's events are never split, so a batch may pass it by one
+	// request.
 	MaxBatch int `yaml:"max_batch"`
 }
 
@@ -155,6 +163,7 @@ func Default() Config {
 			ShutdownTimeout: 10 * time.Second,
 		},
 		Log:     Log{Level: "info", Format: "text"},
+		Hooks:   Hooks{MaxAlerts: 1000},
 		Storage: Storage{Driver: "sqlite", DSN: "./data/tocsin.db", MaxOpenConns: 20},
 		Queues: Queues{
 			Alert:  AlertQueue{Size: 10000, Workers: 4, MaxBatch: 500},

@@ -14,6 +14,7 @@ func TestLeavesAndEnvNames(t *testing.T) {
 		"server.listen":          "TOCSIN_SERVER_LISTEN",
 		"server.max_body_bytes":  "TOCSIN_SERVER_MAX_BODY_BYTES",
 		"storage.dsn":            "TOCSIN_STORAGE_DSN",
+		"hooks.max_alerts":       "TOCSIN_HOOKS_MAX_ALERTS",
 		"queues.alert.size":      "TOCSIN_QUEUES_ALERT_SIZE",
 		"queues.config.size":     "TOCSIN_QUEUES_CONFIG_SIZE",
 		"push.allowed_origins":   "TOCSIN_PUSH_ALLOWED_ORIGINS",

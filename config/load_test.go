@@ -112,6 +112,7 @@ func TestLoadFull(t *testing.T) {
 		Log:    Log{Level: "debug", Format: "json"},
 		Storage: Storage{Driver: "mysql", DSN: "tocsin:secret@tcp(db:3306)/tocsin?parseTime=true",
 			MaxOpenConns: 50},
+		Hooks:  Hooks{MaxAlerts: 50},
 		Queues: Queues{Alert: AlertQueue{Size: 20000, Workers: 8, MaxBatch: 1000}, Config: ConfigQueue{Size: 10}},
 		Push: Push{
 			AllowedOrigins:  []string{"https://oncall.example.com", "http://localhost:3000"},
@@ -183,6 +184,10 @@ func TestParseBadFile(t *testing.T) {
 			`config.yaml:3: queues.alert.size: must be at least 1, got -5`},
 		{"zero workers", "queues:\n  alert:\n    workers: 0\n",
 			`config.yaml:3: queues.alert.workers: must be at least 1, got 0`},
+		{"queue smaller than a request", "hooks:\n  max_alerts: 200\nqueues:\n  alert:\n    size: 100\n",
+			`config.yaml:5: queues.alert.size: must be at least hooks.max_alerts (200), got 100`},
+		{"zero max alerts", "hooks:\n  max_alerts: 0\n",
+			`config.yaml:2: hooks.max_alerts: must be at least 1, got 0`},
 		{"zero send queue", "push:\n  send_queue: 0\n",
 			`config.yaml:2: push.send_queue: must be at least 1, got 0`},
 		{"negative shutdown timeout", "server:\n  shutdown_timeout: -1s\n",
@@ -302,7 +307,7 @@ server:
   debug: false
 queues:
   alert:
-    size: 5
+    size: 5000
 push:
   allowed_origins: [https://file.example]
   ping_interval: 5s
@@ -314,8 +319,8 @@ push:
 	}{
 		{"string", map[string]string{"TOCSIN_SERVER_LISTEN": ":9999"},
 			func(c Config) (any, any) { return c.Server.Listen, ":9999" }},
-		{"int", map[string]string{"TOCSIN_QUEUES_ALERT_SIZE": "42"},
-			func(c Config) (any, any) { return c.Queues.Alert.Size, 42 }},
+		{"int", map[string]string{"TOCSIN_QUEUES_ALERT_SIZE": "4200"},
+			func(c Config) (any, any) { return c.Queues.Alert.Size, 4200 }},
 		{"int64", map[string]string{"TOCSIN_SERVER_MAX_BODY_BYTES": "2048"},
 			func(c Config) (any, any) { return c.Server.MaxBodyBytes, int64(2048) }},
 		{"duration", map[string]string{"TOCSIN_PUSH_PING_INTERVAL": "1m30s"},
@@ -359,7 +364,7 @@ func TestEnvNames(t *testing.T) {
 		"TOCSIN_SERVER_LISTEN":        "0.0.0.0:80",
 		"TOCSIN_STORAGE_DRIVER":       "mysql",
 		"TOCSIN_STORAGE_DSN":          "tocsin:pw@tcp(db:3306)/tocsin",
-		"TOCSIN_QUEUES_ALERT_SIZE":    "7",
+		"TOCSIN_QUEUES_ALERT_SIZE":    "7000",
 		"TOCSIN_PUSH_ALLOWED_ORIGINS": "https://a.example,https://b.example",
 	})
 	got, err := Load("", getenv)
@@ -370,7 +375,7 @@ func TestEnvNames(t *testing.T) {
 	want.Server.Listen = "0.0.0.0:80"
 	want.Storage.Driver = "mysql"
 	want.Storage.DSN = "tocsin:pw@tcp(db:3306)/tocsin"
-	want.Queues.Alert.Size = 7
+	want.Queues.Alert.Size = 7000
 	want.Push.AllowedOrigins = []string{"https://a.example", "https://b.example"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load with env =\n%+v\nwant\n%+v", got, want)
@@ -380,7 +385,7 @@ func TestEnvNames(t *testing.T) {
 // A bad environment value is reported with its variable and key, never the
 // file line of the value it replaced.
 func TestEnvBad(t *testing.T) {
-	const file = "queues:\n  alert:\n    size: 5\npush:\n  allowed_origins: [https://a.example, https://b.example]\n"
+	const file = "queues:\n  alert:\n    size: 5000\npush:\n  allowed_origins: [https://a.example, https://b.example]\n"
 	tests := []struct {
 		name string
 		env  map[string]string

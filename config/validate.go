@@ -69,9 +69,14 @@ func validate(c Config) []problem {
 	}
 	cs.atLeast("storage.max_open_conns", int64(c.Storage.MaxOpenConns), 1)
 
+	cs.atLeast("hooks.max_alerts", int64(c.Hooks.MaxAlerts), 1)
 	cs.atLeast("queues.alert.size", int64(c.Queues.Alert.Size), 1)
 	cs.atLeast("queues.alert.workers", int64(c.Queues.Alert.Workers), 1)
 	cs.atLeast("queues.alert.max_batch", int64(c.Queues.Alert.MaxBatch), 1)
+	if c.Queues.Alert.Size >= 1 && c.Queues.Alert.Size < c.Hooks.MaxAlerts {
+		// A request the queue can never hold would be refused for ever.
+		cs.add("queues.alert.size", "must be at least hooks.max_alerts (%d), got %d", c.Hooks.MaxAlerts, c.Queues.Alert.Size)
+	}
 	cs.atLeast("queues.config.size", int64(c.Queues.Config.Size), 1)
 
 	for i, o := range c.Push.AllowedOrigins {
