@@ -49,6 +49,9 @@ var statusCodes = map[int]string{
 	http.StatusServiceUnavailable:    "unavailable",
 }
 
+// retryAfterSeconds is the Retry-After of every 503.
+const retryAfterSeconds = "1"
+
 // classify returns the status and the client-safe detail of err. An error of
 // no known class is internal: its text is not shown.
 func classify(err error) (int, errorDetail) {
@@ -90,8 +93,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path,
 			"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err)
 	}
-	if status == http.StatusUnauthorized {
+	switch status {
+	case http.StatusUnauthorized:
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="tocsin"`)
+	case http.StatusServiceUnavailable:
+		// Senders such as Alertmanager retry with backoff anyway; the header
+		// tells the others how soon.
+		c.Response().Header().Set(echo.HeaderRetryAfter, retryAfterSeconds)
 	}
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(status)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,12 +28,21 @@ const maxBody = 4096
 // env is a running API on a real listener, over a real store.
 type env struct {
 	t      testing.TB
+	target testdb.Target
 	url    string
 	client *http.Client
 	store  *storage.DB
 	clock  *fakeclock.Clock
 	admin  string // the bootstrap admin's token
 	log    *testlog.Buffer
+}
+
+// startOptions configure the pipeline a test server runs.
+type startOptions struct {
+	// alertQueue sets the alert queue's options after the defaults.
+	alertQueue func(*alerts.AlertQueueOptions)
+	// api sets the server's options after the defaults.
+	api func(*api.Options)
 }
 
 // forEachStore runs fn against an API server on each test database.
@@ -44,8 +52,23 @@ func forEachStore(t *testing.T, fn func(t *testing.T, e *env)) {
 	})
 }
 
-// start serves the API on 127.0.0.1 over a fresh, bootstrapped store.
+// start serves the API on 127.0.0.1 over a fresh, bootstrapped store, with
+// the config queue and the alert queue running as the app runs them.
 func start(t testing.TB, target testdb.Target, options ...func(*api.Options)) *env {
+	t.Helper()
+	o := startOptions{}
+	if len(options) > 0 {
+		o.api = func(opts *api.Options) {
+			for _, f := range options {
+				f(opts)
+			}
+		}
+	}
+	return startWith(t, target, o)
+}
+
+// startWith is start with the pipeline's options.
+func startWith(t testing.TB, target testdb.Target, o startOptions) *env {
 	t.Helper()
 	ctx := context.Background()
 	clk := fakeclock.New(time.Now().UTC())
@@ -63,21 +86,30 @@ func start(t testing.TB, target testdb.Target, options ...func(*api.Options)) *e
 	log := &testlog.Buffer{}
 	logger := slog.New(slog.NewTextHandler(log, nil))
 
-	// The config queue runs as the app runs it, over the same store and
-	// clock, in a goroutine the test owns: stopped, and waited for, after the
-	// server has closed and before the store does.
+	// The queues run as the app runs them, over the same store and clock,
+	// in goroutines the test owns: stopped, and waited for, after the server
+	// has closed and before the store does.
+	metrics := prometheus.NewRegistry()
 	queue := alerts.NewConfigQueue(alerts.ConfigQueueOptions{Store: store, Size: 16, Logger: logger, Now: clk.Now})
-	queueCtx, stopQueue := context.WithCancel(ctx)
-	queueDone := make(chan error, 1)
+	aqOpts := alerts.AlertQueueOptions{Store: store, Routing: queue, Size: 1000, Workers: 4, MaxBatch: 100, Logger: logger, Metrics: metrics}
+	if o.alertQueue != nil {
+		o.alertQueue(&aqOpts)
+	}
+	alertQueue := alerts.NewAlertQueue(aqOpts)
+	queueCtx, stopQueues := context.WithCancel(ctx)
+	queueDone := make(chan error, 2)
 	go func() { queueDone <- queue.Run(queueCtx) }()
+	go func() { queueDone <- alertQueue.Run(queueCtx) }()
 	var srv *httptest.Server
 	t.Cleanup(func() {
 		if srv != nil {
 			srv.Close()
 		}
-		stopQueue()
-		if err := <-queueDone; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("config queue: %v", err)
+		stopQueues()
+		for range 2 {
+			if err := <-queueDone; err != nil {
+				t.Errorf("queue: %v", err)
+			}
 		}
 		store.Close()
 	})
@@ -85,16 +117,17 @@ func start(t testing.TB, target testdb.Target, options ...func(*api.Options)) *e
 	opts := api.Options{
 		Store:        store,
 		Logger:       logger,
-		Metrics:      prometheus.NewRegistry(),
+		Metrics:      metrics,
 		MaxBodyBytes: maxBody,
 		Rules:        queue,
+		Alerts:       alertQueue,
 		Now:          clk.Now,
 	}
-	for _, o := range options {
-		o(&opts)
+	if o.api != nil {
+		o.api(&opts)
 	}
 	srv = httptest.NewServer(api.New(opts).Handler())
-	return &env{t: t, url: srv.URL, client: srv.Client(), store: store, clock: clk, admin: token, log: log}
+	return &env{t: t, target: target, url: srv.URL, client: srv.Client(), store: store, clock: clk, admin: token, log: log}
 }
 
 // response is an answer, read whole.

@@ -141,6 +141,15 @@ type listPage[T any] struct {
 // pageQuery reads ?limit= and ?cursor= into a storage.Page that asks for one
 // item more than the limit, so that the answer tells whether a next page exists.
 func pageQuery(c echo.Context) (storage.Page, error) {
+	page, err := exactPageQuery(c)
+	page.Limit++
+	return page, err
+}
+
+// exactPageQuery reads ?limit= (default 100, at most 1000) and ?cursor= into
+// a storage.Page of exactly the limit, for lists whose store says itself
+// where the next page starts.
+func exactPageQuery(c echo.Context) (storage.Page, error) {
 	limit := defaultLimit
 	if s := c.QueryParam("limit"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -159,7 +168,16 @@ func pageQuery(c echo.Context) (storage.Page, error) {
 			return storage.Page{}, alerts.Invalid("cursor", "not a cursor this server gave out")
 		}
 	}
-	return storage.Page{Cursor: cursor, Limit: limit + 1}, nil
+	return storage.Page{Cursor: cursor, Limit: limit}, nil
+}
+
+// encodeCursor is the next_cursor of a page that ends at the item with ID
+// (or seq) last; "" when last is 0, for the last page.
+func encodeCursor(last int64) string {
+	if last == 0 {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last, 10)))
 }
 
 // newListPage trims items fetched with pageQuery's page to the limit and sets
@@ -173,8 +191,7 @@ func newListPage[T any](items []T, page storage.Page, id func(T) int64) listPage
 		return listPage[T]{Items: items}
 	}
 	items = items[:limit]
-	next := strconv.FormatInt(id(items[limit-1]), 10)
-	return listPage[T]{Items: items, NextCursor: base64.RawURLEncoding.EncodeToString([]byte(next))}
+	return listPage[T]{Items: items, NextCursor: encodeCursor(id(items[limit-1]))}
 }
 
 // expectedVersion returns the version a write names: the If-Match header

@@ -62,6 +62,11 @@ type Store interface {
 	Sources(ctx context.Context, f storage.SourceFilter, page storage.Page) ([]sources.Source, error)
 	UpdateSource(ctx context.Context, actor storage.Actor, s sources.Source) (sources.Source, error)
 	DeleteSource(ctx context.Context, actor storage.Actor, id, version int64) error
+	SourceByName(ctx context.Context, name string) (sources.Source, error)
+
+	Alerts(ctx context.Context, f storage.AlertFilter, page storage.Page) (list []alerts.Alert, next int64, err error)
+	Alert(ctx context.Context, id int64) (alerts.Alert, error)
+	Inbox(ctx context.Context, userID, since int64, limit int) ([]alerts.Notification, error)
 
 	AuditLog(ctx context.Context, page storage.Page) ([]storage.AuditEntry, error)
 }
@@ -92,19 +97,30 @@ type Options struct {
 	// POST /routes/test. Nil makes changes take effect nowhere and tests
 	// run against empty rules: for servers that route no alerts.
 	Rules Rules
-	// Now is the clock silences' states are judged by; it should be the
-	// store's. Nil means time.Now.
+	// Alerts takes the alerts webhooks carry, and people's acknowledgements
+	// and resolves. Nil refuses them with 503: for servers that take no
+	// alerts.
+	Alerts AlertQueue
+	// MaxAlertsPerRequest caps the alerts of one webhook request; 0 means
+	// sources.DefaultMaxAlerts.
+	MaxAlertsPerRequest int
+	// Now is the clock silences' states are judged by, and webhooks'
+	// timestamps checked against; it should be the store's. Nil means
+	// time.Now.
 	Now func() time.Time
 }
 
 // Server is tocsin's HTTP API. Its Handler is served by an http.Server that
 // the caller owns.
 type Server struct {
-	echo  *echo.Echo
-	store Store
-	rules Rules
-	now   func() time.Time
-	log   *slog.Logger
+	echo      *echo.Echo
+	store     Store
+	rules     Rules
+	alerts    AlertQueue
+	maxAlerts int
+	hooks     *hookMetrics
+	now       func() time.Time
+	log       *slog.Logger
 }
 
 // New builds the API's routes and middleware.
@@ -118,9 +134,15 @@ func New(opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{echo: e, store: opts.Store, rules: opts.Rules, now: opts.Now, log: log}
+	s := &Server{
+		echo: e, store: opts.Store, rules: opts.Rules, alerts: opts.Alerts, maxAlerts: opts.MaxAlertsPerRequest,
+		hooks: newHookMetrics(opts.Metrics), now: opts.Now, log: log,
+	}
 	if s.rules == nil {
 		s.rules = noRules{}
+	}
+	if s.alerts == nil {
+		s.alerts = noAlerts{}
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -179,6 +201,16 @@ func New(opts Options) *Server {
 	v1.PUT("/sources/:id", s.updateSource, user, admin)
 	v1.DELETE("/sources/:id", s.deleteSource, user, admin)
 	v1.GET("/audit", s.listAudit, user, admin)
+	// Any user may read and act on alerts: responders are the ones paged.
+	v1.GET("/alerts", s.listAlerts, user)
+	v1.GET("/alerts/:id", s.getAlert, user)
+	v1.POST("/alerts/:id/ack", s.ackAlert, user)
+	v1.POST("/alerts/:id/resolve", s.resolveAlert, user)
+	v1.GET("/inbox", s.listInbox, user)
+
+	// Webhooks authenticate as their source, not as a user.
+	e.POST("/hooks/:source", s.receiveHook)
+	e.POST("/hooks/:source/api/v2/alerts", s.receivePrometheus)
 
 	if opts.Debug {
 		pprofRoutes := map[string]http.HandlerFunc{

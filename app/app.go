@@ -26,6 +26,7 @@ type App struct {
 	log      *slog.Logger
 	store    *storage.DB
 	rules    *alerts.ConfigQueue
+	alerts   *alerts.AlertQueue
 	server   *http.Server
 	listener net.Listener
 	// handlers counts the HTTP handlers running, so that a forced shutdown
@@ -65,13 +66,25 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		store.Close()
 		return nil, fmt.Errorf("read the routing rules: %w", err)
 	}
+	// No notifier yet: committed inbox rows are read back over REST.
+	alertQueue := alerts.NewAlertQueue(alerts.AlertQueueOptions{
+		Store:    store,
+		Routing:  rules,
+		Size:     cfg.Queues.Alert.Size,
+		Workers:  cfg.Queues.Alert.Workers,
+		MaxBatch: cfg.Queues.Alert.MaxBatch,
+		Logger:   log,
+		Metrics:  metrics,
+	})
 	handler := api.New(api.Options{
-		Store:        store,
-		Rules:        rules,
-		Logger:       log,
-		Metrics:      metrics,
-		MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		Debug:        cfg.Server.Debug,
+		Store:               store,
+		Rules:               rules,
+		Alerts:              alertQueue,
+		MaxAlertsPerRequest: cfg.Hooks.MaxAlerts,
+		Logger:              log,
+		Metrics:             metrics,
+		MaxBodyBytes:        cfg.Server.MaxBodyBytes,
+		Debug:               cfg.Server.Debug,
 	}).Handler()
 
 	listener, err := net.Listen("tcp", cfg.Server.Listen)
@@ -93,7 +106,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			slog.String("user", "admin"), slog.String("token", token))
 	}
 	requestCtx, cancelRequests := context.WithCancel(context.Background())
-	a := &App{cfg: cfg, log: log, store: store, rules: rules, listener: listener, cancelRequests: cancelRequests}
+	a := &App{cfg: cfg, log: log, store: store, rules: rules, alerts: alertQueue, listener: listener, cancelRequests: cancelRequests}
 	a.server = &http.Server{
 		Handler:           a.handlers.track(handler),
 		BaseContext:       func(net.Listener) context.Context { return requestCtx },
@@ -128,17 +141,24 @@ func (a *App) Addr() net.Addr { return a.listener.Addr() }
 
 // Run serves until ctx is cancelled or the server fails, then shuts down:
 // it stops accepting, gives in-flight requests server.shutdown_timeout to
-// finish, stops the config-update worker, and closes the store. It returns
-// nil after a clean shutdown.
+// finish, stops the alert workers and the config-update worker, and closes
+// the store. It returns nil after a clean shutdown.
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("tocsin listening", "addr", a.Addr().String(), "store", a.store.Driver())
 	g, ctx := errgroup.WithContext(ctx)
-	// The config-update worker outlives the HTTP server: a request that
-	// changed a rule waits for the change to take effect before it answers.
-	rulesCtx, stopRules := context.WithCancel(context.Background())
+	// The workers outlive the HTTP server: a webhook waits for its alerts
+	// to be committed, and a request that changed a rule for the change to
+	// take effect, before it answers.
+	workersCtx, stopWorkers := context.WithCancel(context.Background())
 	g.Go(func() error {
-		if err := a.rules.Run(rulesCtx); err != nil {
+		if err := a.rules.Run(workersCtx); err != nil {
 			return fmt.Errorf("config-update worker: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := a.alerts.Run(workersCtx); err != nil {
+			return fmt.Errorf("alert workers: %w", err)
 		}
 		return nil
 	})
@@ -150,7 +170,7 @@ func (a *App) Run(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		<-ctx.Done()
-		defer stopRules()
+		defer stopWorkers()
 		return a.shutdown()
 	})
 	err := g.Wait()
