@@ -172,3 +172,19 @@ func TestHookQueueFull(t *testing.T) {
 		}
 	})
 }
+
+// With the store down, webhooks get 503 with Retry-After, which senders
+// retry, never a 500.
+func TestHookStoreDown(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		am := e.newBearerSource("am", "alertmanager")
+		if err := e.store.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r := e.do("POST", "/hooks/am", am.Secret, amPayload("firing", map[string]string{"alertname": "Down"}))
+		r.wantError(t, http.StatusServiceUnavailable, "unavailable", "")
+		if r.header.Get("Retry-After") == "" {
+			t.Error("503 without Retry-After")
+		}
+	})
+}

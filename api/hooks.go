@@ -136,6 +136,12 @@ func (s *Server) receiveFrom(c echo.Context, ep sources.Endpoint, label *string)
 		return err
 	}
 	if err := s.alerts.Submit(ctx, events); err != nil {
+		if ctx.Err() != nil {
+			// The request ended (a forced shutdown) before the answer:
+			// whether the alerts are committed is not known, so the sender
+			// must send them again.
+			err = errStoreUnavailable
+		}
 		if errors.Is(err, alerts.ErrUnavailable) {
 			s.hooks.alerts.WithLabelValues(src.Name, hookUnavailable).Add(float64(len(events)))
 		}
@@ -156,12 +162,21 @@ func (s *Server) hookSource(c echo.Context, name string) (sources.Source, error)
 		return sources.Source{}, errUnknownSource
 	}
 	src, err := s.store.SourceByName(c.Request().Context(), name)
-	if errors.Is(err, alerts.ErrNotFound) {
+	switch {
+	case errors.Is(err, alerts.ErrNotFound):
 		s.log.Warn("webhook refused: no such source", "source", name, "remote_ip", c.RealIP())
 		return sources.Source{}, errUnknownSource
+	case err != nil:
+		s.log.Error("webhook refused: the store did not answer", "source", name, "err", err)
+		return sources.Source{}, errStoreUnavailable
 	}
-	return src, err
+	return src, nil
 }
+
+// errStoreUnavailable is the answer to a webhook when the store cannot be
+// read, or the request ends before its alerts are committed: a 503 that
+// the sender retries, as for a full queue.
+var errStoreUnavailable = &alerts.Error{Kind: alerts.ErrUnavailable, Message: "the alerts could not be taken now; retry later"}
 
 // readBody reads the whole request body, answering 413 past the body limit.
 func readBody(c echo.Context) ([]byte, error) {
