@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -197,4 +198,21 @@ func (db *DB) Inbox(ctx context.Context, userID, since int64, limit int) ([]aler
 		return nil, fmt.Errorf("storage: read inbox: %w", err)
 	}
 	return ns, nil
+}
+
+// InboxBounds returns the oldest and newest seq of the user's inbox: newest
+// is the user's inbox head (the seq of the last row ever written), oldest
+// the lowest seq still stored. Both are 0 for a user with no rows, and for
+// no such user. The two are read in one statement, so they agree.
+func (db *DB) InboxBounds(ctx context.Context, userID int64) (oldest, newest int64, err error) {
+	err = db.sql.QueryRowContext(ctx,
+		`SELECT COALESCE((SELECT MIN(i.seq) FROM inbox i WHERE i.user_id = h.user_id), 0), h.seq
+		 FROM inbox_heads h WHERE h.user_id = ?`, userID).Scan(&oldest, &newest)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("storage: read inbox bounds: %w", err)
+	}
+	return oldest, newest, nil
 }

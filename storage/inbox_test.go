@@ -127,3 +127,37 @@ func TestMigrationBackfillsInboxHeads(t *testing.T) {
 		}
 	})
 }
+
+func TestInboxBounds(t *testing.T) {
+	t.Parallel()
+	forEachEnv(t, func(t *testing.T, e *env) {
+		ctx, db := t.Context(), e.db
+		u := users(t, db, 2)
+		check := func(what string, user, wantOldest, wantNewest int64) {
+			t.Helper()
+			oldest, newest, err := db.InboxBounds(ctx, user)
+			if err != nil || oldest != wantOldest || newest != wantNewest {
+				t.Fatalf("%s: InboxBounds = %d, %d, %v; want %d, %d", what, oldest, newest, err, wantOldest, wantNewest)
+			}
+		}
+		check("a new user", u[0], 0, 0)
+		check("no such user", u[1]+100, 0, 0)
+
+		mustCommit(t, db, router{users: u[:1]}, firing("A", "am", time.Time{}), firing("B", "am", time.Time{}))
+		mustCommit(t, db, router{users: u}, firing("C", "am", time.Time{}))
+		check("three rows", u[0], 1, 3)
+		check("the other user's one row", u[1], 1, 1)
+
+		// Rows pruned from the front: oldest moves on, the head stays.
+		if _, err := e.raw.ExecContext(ctx, `DELETE FROM inbox WHERE user_id = ? AND seq <= 2`, u[0]); err != nil {
+			t.Fatal(err)
+		}
+		check("rows 1 and 2 pruned", u[0], 3, 3)
+		if _, err := e.raw.ExecContext(ctx, `DELETE FROM inbox WHERE user_id = ?`, u[0]); err != nil {
+			t.Fatal(err)
+		}
+		check("every row pruned", u[0], 0, 3)
+		mustCommit(t, db, router{users: u[:1]}, resolved("A", "am", time.Time{}))
+		check("a row after pruning", u[0], 4, 4)
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tocsinhq/tocsin/alerts"
@@ -240,4 +241,35 @@ func (db *DB) Bootstrap(ctx context.Context) (token string, created bool, err er
 		return "", false, err
 	}
 	return token, true, nil
+}
+
+// LiveTokens returns which of ids are tokens that still work: they exist,
+// have not expired at the store's clock, and their users exist. IDs that are
+// not live are absent from the map. It reads in chunks, so ids may be many.
+func (db *DB) LiveTokens(ctx context.Context, ids []int64) (map[int64]bool, error) {
+	live := make(map[int64]bool, len(ids))
+	keys := slices.Clone(ids)
+	slices.Sort(keys)
+	now := millis(db.now())
+	err := forKeys(slices.Compact(keys), func(in string, args []any) error {
+		rows, err := db.sql.QueryContext(ctx,
+			`SELECT t.id FROM tokens t JOIN users u ON u.id = t.user_id
+			 WHERE t.id IN (`+in+`) AND (t.expires_at IS NULL OR t.expires_at > ?)`, append(args, now)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			live[id] = true
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: read live tokens: %w", err)
+	}
+	return live, nil
 }

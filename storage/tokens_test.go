@@ -505,3 +505,62 @@ func TestTokenSecretIsNotStored(t *testing.T) {
 		}
 	})
 }
+
+func TestLiveTokens(t *testing.T) {
+	t.Parallel()
+	forEachEnv(t, func(t *testing.T, e *env) {
+		ctx, db := t.Context(), e.db
+		alice := mustCreateUser(t, db, "alice", auth.RoleResponder)
+		bob := mustCreateUser(t, db, "bob", auth.RoleResponder)
+		forever, _ := mustCreateToken(t, db, alice.ID, "forever", nil)
+		hour, _ := mustCreateToken(t, db, alice.ID, "hour", ptr(e.clock.Now().Add(time.Hour)))
+		revoked, _ := mustCreateToken(t, db, alice.ID, "revoked", nil)
+		bobs, _ := mustCreateToken(t, db, bob.ID, "bob", nil)
+		if err := db.DeleteToken(ctx, storage.CLIActor(), revoked.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+		check := func(what string, ids []int64, want ...int64) {
+			t.Helper()
+			live, err := db.LiveTokens(ctx, ids)
+			if err != nil {
+				t.Fatalf("%s: LiveTokens: %v", what, err)
+			}
+			var got []int64
+			for id, ok := range live {
+				if !ok {
+					t.Fatalf("%s: LiveTokens holds %d as false; want live IDs only", what, id)
+				}
+				got = append(got, id)
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s: LiveTokens(%v) = %v, want %v", what, ids, got, want)
+			}
+		}
+		all := []int64{forever.ID, hour.ID, revoked.ID, bobs.ID, bobs.ID + 1000}
+		check("at first", all, forever.ID, hour.ID, bobs.ID)
+		check("no IDs", nil)
+		check("repeated IDs", []int64{forever.ID, forever.ID, bobs.ID}, forever.ID, bobs.ID)
+
+		// The hour token lives up to the millisecond before it expires.
+		e.clock.Advance(time.Hour - time.Millisecond)
+		check("1 ms before expiry", all, forever.ID, hour.ID, bobs.ID)
+		e.clock.Advance(time.Millisecond)
+		check("at expiry", all, forever.ID, bobs.ID)
+
+		// A deleted user's tokens die with it.
+		if err := db.DeleteUser(ctx, storage.CLIActor(), bob.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+		check("bob deleted", all, forever.ID)
+
+		// More IDs than one statement takes.
+		many := make([]int64, 0, 2500)
+		for i := range int64(2500) {
+			many = append(many, forever.ID+1000+i)
+		}
+		many = append(many, forever.ID)
+		check("2501 IDs", many, forever.ID)
+	})
+}
