@@ -21,17 +21,27 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if h == "" {
 			return &alerts.Error{Kind: alerts.ErrUnauthorized, Message: "missing Authorization: Bearer token"}
 		}
-		scheme, token, ok := strings.Cut(h, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-			return &alerts.Error{Kind: alerts.ErrUnauthorized, Message: "the Authorization header must be \"Bearer <token>\""}
+		token, err := bearerToken(h)
+		if err != nil {
+			return err
 		}
-		u, _, err := s.store.Authenticate(c.Request().Context(), strings.TrimSpace(token))
+		u, _, err := s.store.Authenticate(c.Request().Context(), token)
 		if err != nil {
 			return err
 		}
 		c.Set(userKey, u)
 		return next(c)
 	}
+}
+
+// bearerToken returns the token of an Authorization header's value, which
+// must be "Bearer <token>"; otherwise an ErrUnauthorized error.
+func bearerToken(h string) (string, error) {
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return "", &alerts.Error{Kind: alerts.ErrUnauthorized, Message: "the Authorization header must be \"Bearer <token>\""}
+	}
+	return strings.TrimSpace(token), nil
 }
 
 // requireAdmin refuses, with 403, callers that are not admins.

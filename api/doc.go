@@ -11,6 +11,13 @@
 // config-update queue, and answers once the change is in effect: a request
 // made after the answer is routed by the new rules.
 //
+// GET /api/v1/ws authenticates the token (header or ?access_token=) and
+// checks the Origin before it hands the request to the PushHub, which
+// upgrades it and runs the connection on the request's goroutine until it
+// closes. Handlers that revoke a token, delete a user or change its role
+// tell the PushHub once the change is committed, so that the connections
+// opened with it close at once.
+//
 // Concurrency: a Server is safe for concurrent use by the HTTP server's
 // goroutines; it starts none of its own and holds no mutable state beyond its
 // metrics. A handler waiting for a change to take effect blocks only its own

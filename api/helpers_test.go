@@ -19,6 +19,7 @@ import (
 	"github.com/tocsinhq/tocsin/internal/fakeclock"
 	"github.com/tocsinhq/tocsin/internal/testdb"
 	"github.com/tocsinhq/tocsin/internal/testlog"
+	"github.com/tocsinhq/tocsin/push"
 	"github.com/tocsinhq/tocsin/storage"
 )
 
@@ -35,6 +36,10 @@ type env struct {
 	clock  *fakeclock.Clock
 	admin  string // the bootstrap admin's token
 	log    *testlog.Buffer
+	// hub is the live push hub the server runs, and metrics the registry
+	// that the server, the queues and the hub register on.
+	hub     *push.Hub
+	metrics *prometheus.Registry
 }
 
 // startOptions configure the pipeline a test server runs.
@@ -43,6 +48,8 @@ type startOptions struct {
 	alertQueue func(*alerts.AlertQueueOptions)
 	// api sets the server's options after the defaults.
 	api func(*api.Options)
+	// push sets the hub's options after the defaults.
+	push func(*push.Options)
 }
 
 // forEachStore runs fn against an API server on each test database.
@@ -86,29 +93,43 @@ func startWith(t testing.TB, target testdb.Target, o startOptions) *env {
 	log := &testlog.Buffer{}
 	logger := slog.New(slog.NewTextHandler(log, nil))
 
-	// The queues run as the app runs them, over the same store and clock,
-	// in goroutines the test owns: stopped, and waited for, after the server
-	// has closed and before the store does.
+	// The queues and the push hub run as the app runs them, over the same
+	// store and clock, in goroutines the test owns: the hub is the alert
+	// queue's Notifier and the config queue's Subscriber, and acts for
+	// clients through the alert queue. They are stopped, and waited for,
+	// after the hub has closed its connections and the server has closed,
+	// and before the store closes.
 	metrics := prometheus.NewRegistry()
-	queue := alerts.NewConfigQueue(alerts.ConfigQueueOptions{Store: store, Size: 16, Logger: logger, Now: clk.Now})
-	aqOpts := alerts.AlertQueueOptions{Store: store, Routing: queue, Size: 1000, Workers: 4, MaxBatch: 100, Logger: logger, Metrics: metrics}
+	actor := &lateActor{}
+	pushOpts := push.Options{Store: store, Alerts: actor, Logger: logger, Metrics: metrics}
+	if o.push != nil {
+		o.push(&pushOpts)
+	}
+	hub := push.NewHub(pushOpts)
+	queue := alerts.NewConfigQueue(alerts.ConfigQueueOptions{Store: store, Size: 16, Subscriber: hub, Logger: logger, Now: clk.Now})
+	aqOpts := alerts.AlertQueueOptions{Store: store, Routing: queue, Notifier: hub, Size: 1000, Workers: 4, MaxBatch: 100, Logger: logger, Metrics: metrics}
 	if o.alertQueue != nil {
 		o.alertQueue(&aqOpts)
 	}
 	alertQueue := alerts.NewAlertQueue(aqOpts)
+	actor.q = alertQueue
 	queueCtx, stopQueues := context.WithCancel(ctx)
-	queueDone := make(chan error, 2)
+	queueDone := make(chan error, 3)
 	go func() { queueDone <- queue.Run(queueCtx) }()
 	go func() { queueDone <- alertQueue.Run(queueCtx) }()
+	go func() { queueDone <- hub.Run(queueCtx) }()
 	var srv *httptest.Server
 	t.Cleanup(func() {
+		shutdownCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		hub.Shutdown(shutdownCtx)
+		cancel()
 		if srv != nil {
 			srv.Close()
 		}
 		stopQueues()
-		for range 2 {
+		for range 3 {
 			if err := <-queueDone; err != nil {
-				t.Errorf("queue: %v", err)
+				t.Errorf("queue or hub: %v", err)
 			}
 		}
 		store.Close()
@@ -122,12 +143,21 @@ func startWith(t testing.TB, target testdb.Target, o startOptions) *env {
 		Rules:        queue,
 		Alerts:       alertQueue,
 		Now:          clk.Now,
+		Push:         hub,
 	}
 	if o.api != nil {
 		o.api(&opts)
 	}
 	srv = httptest.NewServer(api.New(opts).Handler())
-	return &env{t: t, target: target, url: srv.URL, client: srv.Client(), store: store, clock: clk, admin: token, log: log}
+	return &env{t: t, target: target, url: srv.URL, client: srv.Client(), store: store, clock: clk, admin: token, log: log, hub: hub, metrics: metrics}
+}
+
+// lateActor is the hub's Actor: the alert queue, which is built after the
+// hub because the hub is its Notifier. q is set before anything runs.
+type lateActor struct{ q *alerts.AlertQueue }
+
+func (a *lateActor) Act(ctx context.Context, act alerts.Action) (alerts.Alert, error) {
+	return a.q.Act(ctx, act)
 }
 
 // response is an answer, read whole.

@@ -108,6 +108,14 @@ type Options struct {
 	// timestamps checked against; it should be the store's. Nil means
 	// time.Now.
 	Now func() time.Time
+	// Push serves GET /api/v1/ws and is told of revoked tokens and of
+	// users deleted or given another role, whose connections it closes.
+	// Nil answers /api/v1/ws with 503: for servers that push nothing.
+	Push PushHub
+	// AllowedOrigins are the origins, besides the server's own, whose
+	// browser pages may open a WebSocket (push.allowed_origins); "*" allows
+	// any. They are written as browsers send them: https://example.com.
+	AllowedOrigins []string
 }
 
 // Server is tocsin's HTTP API. Its Handler is served by an http.Server that
@@ -121,6 +129,11 @@ type Server struct {
 	hooks     *hookMetrics
 	now       func() time.Time
 	log       *slog.Logger
+	push      PushHub
+	// origins are the allowed WebSocket origins, canonical; anyOrigin is
+	// true when push.allowed_origins holds "*".
+	origins   map[string]bool
+	anyOrigin bool
 }
 
 // New builds the API's routes and middleware.
@@ -136,8 +149,9 @@ func New(opts Options) *Server {
 	}
 	s := &Server{
 		echo: e, store: opts.Store, rules: opts.Rules, alerts: opts.Alerts, maxAlerts: opts.MaxAlertsPerRequest,
-		hooks: newHookMetrics(opts.Metrics), now: opts.Now, log: log,
+		hooks: newHookMetrics(opts.Metrics), now: opts.Now, log: log, push: opts.Push,
 	}
+	s.origins, s.anyOrigin = allowedOrigins(opts.AllowedOrigins)
 	if s.rules == nil {
 		s.rules = noRules{}
 	}
@@ -207,6 +221,9 @@ func New(opts Options) *Server {
 	v1.POST("/alerts/:id/ack", s.ackAlert, user)
 	v1.POST("/alerts/:id/resolve", s.resolveAlert, user)
 	v1.GET("/inbox", s.listInbox, user)
+	// The WebSocket authenticates itself: its token may also come in the
+	// query, since browsers cannot set headers on an upgrade.
+	v1.GET("/ws", s.serveWS)
 
 	// Webhooks authenticate as their source, not as a user.
 	e.POST("/hooks/:source", s.receiveHook)

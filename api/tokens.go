@@ -165,7 +165,7 @@ func (s *Server) updateToken(c echo.Context) error {
 	return answerObject(c, http.StatusOK, t, t.Version)
 }
 
-// deleteToken revokes a token.
+// deleteToken revokes a token, and closes the WebSockets opened with it.
 func (s *Server) deleteToken(c echo.Context) error {
 	t, err := s.ownToken(c)
 	if err != nil {
@@ -177,6 +177,9 @@ func (s *Server) deleteToken(c echo.Context) error {
 	}
 	if err := s.store.DeleteToken(c.Request().Context(), actor(c), t.ID, version); err != nil {
 		return err
+	}
+	if s.push != nil {
+		s.push.CloseToken(t.ID)
 	}
 	return c.NoContent(http.StatusNoContent)
 }

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/labstack/echo/v4"
 
 	"github.com/tocsinhq/tocsin/auth"
+	"github.com/tocsinhq/tocsin/storage"
 )
 
 // userRequest is the body of a user create or update. A client may send back
@@ -68,22 +70,41 @@ func (s *Server) getUser(c echo.Context) error {
 	return answerObject(c, http.StatusOK, u, u.Version)
 }
 
-// updateUser replaces a user's name and role, at the version it names.
+// updateUser replaces a user's name and role, at the version it names. A
+// user whose role changes has its WebSockets closed, since what they are
+// sent depends on the role; the user reconnects with the new one.
 func (s *Server) updateUser(c echo.Context) error {
 	var req userRequest
 	id, version, err := decodeUpdate(c, &req, &req.Version)
 	if err != nil {
 		return err
 	}
-	u, err := s.store.UpdateUser(c.Request().Context(), actor(c), auth.User{ID: id, Name: req.Name, Role: req.Role, Version: version})
+	ctx := c.Request().Context()
+	// The user as it was: the update succeeds only at the version read, so
+	// when the versions agree this is the user the update replaced. When
+	// they do not, or the read failed, the role before is unknown.
+	before, readErr := s.store.User(ctx, id)
+	u, err := s.store.UpdateUser(ctx, actor(c), auth.User{ID: id, Name: req.Name, Role: req.Role, Version: version})
 	if err != nil {
 		return err
+	}
+	if s.push != nil && (readErr != nil || before.Version != version || before.Role != u.Role) {
+		s.push.CloseUser(id)
 	}
 	return answerObject(c, http.StatusOK, u, u.Version)
 }
 
-// deleteUser deletes a user and its tokens. Teams and routes that listed the
-// user no longer do: that changes who the rules notify, so they are told.
+// deleteUser deletes a user and its tokens, and closes its WebSockets.
+// Teams and routes that listed the user no longer do: that changes who the
+// rules notify, so they are told.
 func (s *Server) deleteUser(c echo.Context) error {
-	return s.deleteObject(c, objectUser, s.store.DeleteUser)
+	return s.deleteObject(c, objectUser, func(ctx context.Context, actor storage.Actor, id, version int64) error {
+		if err := s.store.DeleteUser(ctx, actor, id, version); err != nil {
+			return err
+		}
+		if s.push != nil {
+			s.push.CloseUser(id)
+		}
+		return nil
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ import (
 	"github.com/tocsinhq/tocsin/alerts"
 	"github.com/tocsinhq/tocsin/api"
 	"github.com/tocsinhq/tocsin/config"
+	"github.com/tocsinhq/tocsin/push"
 	"github.com/tocsinhq/tocsin/storage"
 )
 
@@ -27,6 +29,7 @@ type App struct {
 	store    *storage.DB
 	rules    *alerts.ConfigQueue
 	alerts   *alerts.AlertQueue
+	hub      *push.Hub
 	server   *http.Server
 	listener net.Listener
 	// handlers counts the HTTP handlers running, so that a forced shutdown
@@ -56,26 +59,41 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	// The hub hears of committed inbox rows from the alert queue and of
+	// rule changes from the config queue, and acts on alerts for people
+	// through the alert queue: that one it is given once built.
+	actor := &queueActor{}
+	hub := push.NewHub(push.Options{
+		Store:           store,
+		Alerts:          actor,
+		SendQueue:       cfg.Push.SendQueue,
+		PingInterval:    cfg.Push.PingInterval,
+		MaxMessageBytes: cfg.Push.MaxMessageBytes,
+		Logger:          log,
+		Metrics:         metrics,
+	})
 	rules := alerts.NewConfigQueue(alerts.ConfigQueueOptions{
-		Store:   store,
-		Size:    cfg.Queues.Config.Size,
-		Logger:  log,
-		Metrics: metrics,
+		Store:      store,
+		Size:       cfg.Queues.Config.Size,
+		Subscriber: hub,
+		Logger:     log,
+		Metrics:    metrics,
 	})
 	if err := rules.Load(ctx); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("read the routing rules: %w", err)
 	}
-	// No notifier yet: committed inbox rows are read back over REST.
 	alertQueue := alerts.NewAlertQueue(alerts.AlertQueueOptions{
 		Store:    store,
 		Routing:  rules,
+		Notifier: hub,
 		Size:     cfg.Queues.Alert.Size,
 		Workers:  cfg.Queues.Alert.Workers,
 		MaxBatch: cfg.Queues.Alert.MaxBatch,
 		Logger:   log,
 		Metrics:  metrics,
 	})
+	actor.queue = alertQueue
 	handler := api.New(api.Options{
 		Store:               store,
 		Rules:               rules,
@@ -85,6 +103,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Metrics:             metrics,
 		MaxBodyBytes:        cfg.Server.MaxBodyBytes,
 		Debug:               cfg.Server.Debug,
+		Push:                hub,
+		AllowedOrigins:      cfg.Push.AllowedOrigins,
 	}).Handler()
 
 	listener, err := net.Listen("tcp", cfg.Server.Listen)
@@ -106,7 +126,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			slog.String("user", "admin"), slog.String("token", token))
 	}
 	requestCtx, cancelRequests := context.WithCancel(context.Background())
-	a := &App{cfg: cfg, log: log, store: store, rules: rules, alerts: alertQueue, listener: listener, cancelRequests: cancelRequests}
+	a := &App{cfg: cfg, log: log, store: store, rules: rules, alerts: alertQueue, hub: hub, listener: listener, cancelRequests: cancelRequests}
 	a.server = &http.Server{
 		Handler:           a.handlers.track(handler),
 		BaseContext:       func(net.Listener) context.Context { return requestCtx },
@@ -116,6 +136,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return a, nil
+}
+
+// queueActor is the hub's push.Actor: the alert queue, which is built after
+// the hub since the hub is its Notifier. New sets queue before it returns;
+// the hub acts only for a connection's command, which comes after.
+type queueActor struct{ queue *alerts.AlertQueue }
+
+// Act acts through the alert queue, with its errors.
+func (q *queueActor) Act(ctx context.Context, act alerts.Action) (alerts.Alert, error) {
+	return q.queue.Act(ctx, act)
 }
 
 // OpenStore opens the configured store and brings its schema up to date.
@@ -139,26 +169,40 @@ func OpenStore(ctx context.Context, cfg config.Storage, log *slog.Logger) (*stor
 // Addr returns the address the server listens on.
 func (a *App) Addr() net.Addr { return a.listener.Addr() }
 
-// Run serves until ctx is cancelled or the server fails, then shuts down:
-// it stops accepting, gives in-flight requests server.shutdown_timeout to
-// finish, stops the alert workers and the config-update worker, and closes
-// the store. It returns nil after a clean shutdown.
+// Run serves until ctx is cancelled or the server fails, then shuts down
+// in phases: it stops accepting, closes every WebSocket with 1001 (going
+// away) and gives in-flight requests server.shutdown_timeout to finish;
+// then it stops the alert workers and the config-update worker, which
+// finish what they hold; then it stops the push hub, and closes the store.
+// It returns nil after a clean shutdown.
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("tocsin listening", "addr", a.Addr().String(), "store", a.store.Driver())
 	g, ctx := errgroup.WithContext(ctx)
 	// The workers outlive the HTTP server: a webhook waits for its alerts
 	// to be committed, and a request that changed a rule for the change to
-	// take effect, before it answers.
+	// take effect, before it answers. The hub outlives the workers, which
+	// hand it what they commit until they stop.
 	workersCtx, stopWorkers := context.WithCancel(context.Background())
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	var workers sync.WaitGroup
+	workers.Add(2)
 	g.Go(func() error {
+		defer workers.Done()
 		if err := a.rules.Run(workersCtx); err != nil {
 			return fmt.Errorf("config-update worker: %w", err)
 		}
 		return nil
 	})
 	g.Go(func() error {
+		defer workers.Done()
 		if err := a.alerts.Run(workersCtx); err != nil {
 			return fmt.Errorf("alert workers: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := a.hub.Run(hubCtx); err != nil {
+			return fmt.Errorf("push hub: %w", err)
 		}
 		return nil
 	})
@@ -170,8 +214,11 @@ func (a *App) Run(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		<-ctx.Done()
-		defer stopWorkers()
-		return a.shutdown()
+		err := a.shutdown()
+		stopWorkers()
+		workers.Wait()
+		stopHub()
+		return err
 	})
 	err := g.Wait()
 	if cerr := a.store.Close(); cerr != nil {
@@ -181,22 +228,34 @@ func (a *App) Run(ctx context.Context) error {
 	return err
 }
 
-// shutdown stops the HTTP server, waiting up to server.shutdown_timeout for
-// in-flight requests. Past that it cancels the requests still running, cuts
-// their connections, and waits for their handlers to return.
+// shutdown stops the HTTP server and the WebSockets, waiting up to
+// server.shutdown_timeout for in-flight requests and for the WebSockets'
+// close handshakes. Past that it cancels the requests still running and cuts
+// their connections. Either way it returns once every handler has returned,
+// WebSockets' included.
 func (a *App) shutdown() error {
 	a.log.Info("shutting down", "timeout", a.cfg.Server.ShutdownTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownTimeout)
 	defer cancel()
-	defer a.cancelRequests()
-	if err := a.server.Shutdown(ctx); err != nil {
+	// http.Server.Shutdown neither closes nor waits for hijacked
+	// connections: the hub closes the WebSockets, at the same time and
+	// within the same limit, on a goroutine this waits for. (Registering it
+	// with RegisterOnShutdown would run it on a goroutine nobody waits for.)
+	var sockets sync.WaitGroup
+	sockets.Go(func() { a.hub.Shutdown(ctx) })
+	err := a.server.Shutdown(ctx)
+	sockets.Wait()
+	if err != nil {
 		a.log.Warn("in-flight requests did not finish in time; cancelling them", "err", err)
 		a.cancelRequests()
-		err := a.server.Close()
-		a.handlers.closeAndWait()
-		return err
+		err = a.server.Close()
 	}
-	return nil
+	// What is left are the handlers of closed WebSockets on their way out,
+	// or those of cancelled requests: wait for them, so that none outlives
+	// the store.
+	a.cancelRequests()
+	a.handlers.closeAndWait()
+	return err
 }
 
 // announce logs a warning whatever the logger's level: the first admin's

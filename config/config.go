@@ -90,20 +90,18 @@ type ConfigQueue struct {
 	Size int `yaml:"size"`
 }
 
-// Push configures WebSocket delivery. Nothing reads it yet: it is for live
-// push, not built yet, and is validated now so that a config written today
-// keeps working.
+// Push configures live push over WebSocket (GET /api/v1/ws).
 type Push struct {
-	// AllowedOrigins lists the browser origins that will be allowed to open
-	// a WebSocket from another origin.
+	// AllowedOrigins lists the browser origins, besides tocsin's own, that
+	// may open a WebSocket; "*" allows any.
 	AllowedOrigins []string `yaml:"allowed_origins"`
-	// SendQueue is the per-connection send queue length; a full queue will
-	// close the connection.
+	// SendQueue is the per-connection send queue length; a full queue
+	// closes the connection.
 	SendQueue int `yaml:"send_queue"`
-	// PingInterval is how often the server will ping; a peer silent for two
-	// intervals will be closed.
+	// PingInterval is how often the server pings; a peer silent for two
+	// intervals is closed.
 	PingInterval time.Duration `yaml:"ping_interval"`
-	// MaxMessageBytes will cap an inbound WebSocket message.
+	// MaxMessageBytes caps an inbound WebSocket message.
 	MaxMessageBytes int64 `yaml:"max_message_bytes"`
 }
 
