@@ -132,6 +132,7 @@ func (c *conn) replayRows(from, to int64) bool {
 				c.failed("replay the inbox", err)
 				return false
 			}
+			m.at = time.Time{} // a replayed row is not live: no delivery lag
 			if !c.writeNow(m) {
 				return false
 			}

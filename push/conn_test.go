@@ -180,14 +180,32 @@ func TestTokenSweep(t *testing.T) {
 		alice := e.newUser("alice", auth.RoleResponder, &expires)
 		bob := e.newUser("bob", auth.RoleResponder, nil)
 		carol := e.newUser("carol", auth.RoleResponder, nil)
-		a, b, c := e.dial(alice, ""), e.dial(bob, ""), e.dial(carol, "")
+		dave := e.newUser("dave", auth.RoleResponder, &expires)
+		a, b, c, d := e.dial(alice, ""), e.dial(bob, ""), e.dial(carol, ""), e.dial(dave, "")
 		a.hello(alice, 0)
 		b.hello(bob, 0)
 		c.hello(carol, 0)
+		d.hello(dave, 0)
+		// Dave's token is renewed while his connection is open: the
+		// store's expiry, not the one the connection began with, counts.
+		renewed, err := e.db.Token(ctx, dave.tokenID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		later := time.Now().Add(time.Hour)
+		renewed.ExpiresAt = &later
+		if _, err := e.db.UpdateToken(ctx, storage.CLIActor(), renewed); err != nil {
+			t.Fatal(err)
+		}
 
 		a.wantClose(websocket.ClosePolicyViolation, "token expired")
 		if late := time.Since(expires); late < 0 || late > time.Second {
 			t.Fatalf("the expired token's connection closed %s after expiry", late)
+		}
+		time.Sleep(300 * time.Millisecond) // three sweeps past the old expiry
+		seq := e.publish(dave.ID)[0].Seq
+		if got := d.notifications(1); got[0] != seq {
+			t.Fatalf("dave, whose token was renewed, got seq %d, want %d", got[0], seq)
 		}
 		if err := e.db.DeleteToken(ctx, storage.CLIActor(), bob.tokenID, 0); err != nil {
 			t.Fatal(err)

@@ -365,6 +365,49 @@ func TestSlowConsumer(t *testing.T) {
 	})
 }
 
+// TestWriteDeadline: a peer that stops reading, while its queue stays under
+// the bound, is cut once a write has waited WriteTimeout; the other device
+// keeps receiving meanwhile, and nothing waits on the dead one.
+func TestWriteDeadline(t *testing.T) {
+	t.Parallel()
+	forEachEnv(t, envOptions{smallBuffers: true, push: func(o *push.Options) {
+		o.SendQueue = 1000
+		o.WriteTimeout = 300 * time.Millisecond
+		o.PingInterval = 5 * time.Second // the dead peer answers no ping
+	}}, func(t *testing.T, e *env) {
+		alice := e.newUser("alice", auth.RoleResponder, nil)
+		deadDialer := &websocket.Dialer{HandshakeTimeout: readWait, ReadBufferSize: 1024,
+			NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+				if tc, ok := c.(*net.TCPConn); ok {
+					tc.SetReadBuffer(4096)
+				}
+				return c, err
+			}}
+		e.shrink.Store(true)
+		dead, _, err := e.dialRaw(alice, "", deadDialer)
+		e.shrink.Store(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dead.Close()
+		fast := e.dial(alice, "")
+		fast.hello(alice, 0)
+		const n = 60 // 240 KB: more than the buffers hold, far less than the queue
+		big := strings.Repeat("x", 4000)
+		for range n {
+			e.hub.Notify(e.commit(big, alice.ID))
+		}
+		if got := fast.notifications(n); !slices.Equal(got, span(1, n)) {
+			t.Fatalf("the fast client got %v, want 1..%d", got, n)
+		}
+		eventually(t, "the dead peer cut after a write timed out", func() bool {
+			return e.counter("tocsin_ws_closes_total", "reason", "gone") == 1 &&
+				e.counter("tocsin_ws_connections") == 1
+		})
+	})
+}
+
 // TestLongReplayWithLive: a replay of several pages, with rows committed
 // and notified while it runs, reaches the client in order, once each.
 func TestLongReplayWithLive(t *testing.T) {

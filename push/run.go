@@ -82,13 +82,20 @@ func (h *Hub) sweepTokens(ctx context.Context) {
 	if err != nil && ctx.Err() == nil {
 		h.log.Warn("push: check the connections' tokens", slog.Any("error", err))
 	}
+	// The store decides: a token's expiry may have been moved since the
+	// connection opened. The expiry the session began with says only why a
+	// token is gone, and decides alone while the store does not answer.
 	now := time.Now()
 	for _, c := range all {
-		switch exp := c.session.ExpiresAt; {
-		case exp != nil && !now.Before(*exp):
+		exp := c.session.ExpiresAt
+		expired := exp != nil && !now.Before(*exp)
+		switch {
+		case err == nil && !live[c.session.TokenID] && expired:
 			c.close(causeTokenExpired)
 		case err == nil && !live[c.session.TokenID]:
 			c.close(causeTokenRevoked)
+		case err != nil && expired:
+			c.close(causeTokenExpired)
 		}
 	}
 }
