@@ -161,9 +161,15 @@ func querySeq(c echo.Context, name string) (int64, error) {
 	if q == "" {
 		return 0, nil
 	}
-	n, err := strconv.ParseInt(q, 10, 64)
+	return parseSeq(name, q)
+}
+
+// parseSeq parses s, the value of the parameter name, as a seq: an integer
+// of 0 or more.
+func parseSeq(name, s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		return 0, alerts.Invalid(name, "must be a seq: an integer of 0 or more, got %q", q)
+		return 0, alerts.Invalid(name, "must be a seq: an integer of 0 or more, got %q", s)
 	}
 	return n, nil
 }

@@ -99,11 +99,7 @@ func wsSince(q url.Values) (int64, error) {
 	if len(vs) > 1 {
 		return 0, alerts.Invalid("since", "give it once")
 	}
-	n, err := strconv.ParseInt(vs[0], 10, 64)
-	if err != nil || n < 0 {
-		return 0, alerts.Invalid("since", "must be a seq: an integer of 0 or more, got %q", vs[0])
-	}
-	return n, nil
+	return parseSeq("since", vs[0])
 }
 
 // originAllowed reports whether the request's Origin may open a WebSocket,
