@@ -1,0 +1,5 @@
+package sources
+
+// ParsePrometheusAnswer is parsePrometheusAnswer, for the tests and the
+// fuzz target of the parser.
+var ParsePrometheusAnswer = parsePrometheusAnswer
