@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -59,6 +60,16 @@ type DB struct {
 	dialect   dialect
 	log       *slog.Logger
 	now       func() time.Time
+
+	// closing is closed when Close begins, which ends the elections that
+	// run on the store.
+	closing chan struct{}
+	// mu guards closed, set when Close begins; elections counts the
+	// Election.Run calls in progress, which Close waits for. An election
+	// joins only while closed is unset, so none joins once Close waits.
+	mu        sync.Mutex
+	closed    bool
+	elections sync.WaitGroup
 }
 
 // Open connects to the database that opts name and checks that it answers.
@@ -92,7 +103,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	sqlDB.SetMaxIdleConns(conns)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 
-	db := &DB{sql: sqlDB, connector: connector, dialect: d, log: opts.Logger, now: opts.Now}
+	db := &DB{sql: sqlDB, connector: connector, dialect: d, log: opts.Logger, now: opts.Now, closing: make(chan struct{})}
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)
 	}
@@ -169,8 +180,18 @@ func (db *DB) Ping(ctx context.Context) error {
 	return db.sql.PingContext(ctx)
 }
 
-// Close closes the pool. In-flight queries finish first.
+// Close closes the store. First it ends the elections that run on it: a
+// leading node cancels its lead function's context, waits for the function
+// to return and lets go of its lock, and every Election.Run returns. Then it
+// closes the pool; in-flight queries finish first.
 func (db *DB) Close() error {
+	db.mu.Lock()
+	if !db.closed {
+		db.closed = true
+		close(db.closing)
+	}
+	db.mu.Unlock()
+	db.elections.Wait()
 	return db.sql.Close()
 }
 

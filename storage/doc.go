@@ -14,7 +14,7 @@
 // dialects compare them as integers; every object a client edits carries a
 // version that each update increments, and a write that names a stale version
 // fails with alerts.ErrConflict; every change to users, tokens, teams,
-// routes, silences and sources writes an audit row in the same transaction
+// routes, silences, sources and pollers writes an audit row in the same transaction
 // as the change; every change to an alert writes an entry in its history
 // instead. On MySQL a transaction that InnoDB rolls back to break a deadlock
 // is run again after a short random wait.
@@ -26,8 +26,14 @@
 // the alert the other opened. Each user's inbox is numbered 1, 2, 3, ...
 // under a per-user head row that writers lock in ascending user ID.
 //
-// Concurrency: a DB is safe for concurrent use; it starts no goroutines of
-// its own beyond database/sql's pool, which Close stops. On SQLite every
+// Pollers run on one node at a time: an Election holds a MySQL named lock
+// on a connection of its own, outside the pool, while its caller leads
+// (on SQLite the one node always leads); poller_state keeps each poller's
+// streaks for whichever node leads next.
+//
+// Concurrency: a DB is safe for concurrent use. Beyond database/sql's pool,
+// which Close stops, only Election.Run starts goroutines, and it waits for
+// them before it returns; Close ends every Run first. On SQLite every
 // transaction takes the write lock at BEGIN (_txlock=immediate), so that
 // concurrent writers wait on the busy timeout instead of failing.
 package storage

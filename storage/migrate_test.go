@@ -144,7 +144,7 @@ func TestMigrate(t *testing.T) {
 		if current != newest || latest != newest {
 			t.Fatalf("SchemaVersion after Migrate = (%d, %d), want (%d, %d)", current, latest, newest, newest)
 		}
-		wantTables := []string{"alert_history", "alerts", "audit_log", "goose_db_version", "inbox", "inbox_heads", "route_teams", "route_users", "routes", "sequences", "silences", "sources", "team_members", "teams", "tokens", "users"}
+		wantTables := []string{"alert_history", "alerts", "audit_log", "goose_db_version", "inbox", "inbox_heads", "leaders", "poller_state", "pollers", "route_teams", "route_users", "routes", "sequences", "silences", "sources", "team_members", "teams", "tokens", "users"}
 		if got := tables(t, target.Driver, raw); !slices.Equal(got, wantTables) {
 			t.Fatalf("tables after Migrate = %v, want %v", got, wantTables)
 		}
