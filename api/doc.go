@@ -7,9 +7,12 @@
 // declared here, which *storage.DB satisfies.
 //
 // A handler that commits a change to the rules (teams, routes, silences,
-// sources, or a user that teams and routes name) hands it to the Rules, the
-// config-update queue, and answers once the change is in effect: a request
-// made after the answer is routed by the new rules.
+// sources, pollers, or a user that teams and routes name) hands it to the
+// Rules, the config-update queue, and answers once the change is in effect:
+// a request made after the answer is routed by the new rules, and the
+// pollers' scheduler, a subscriber of the queue, has been told. POST
+// /api/v1/pollers/{id}/run runs a check through the PollerChecker on the
+// request's goroutine, within the poller's timeout.
 //
 // GET /api/v1/ws authenticates the token (header or ?access_token=) and
 // checks the Origin before it hands the request to the PushHub, which

@@ -12,6 +12,7 @@ import (
 // createPaths are the endpoints FuzzCreateBodies posts to.
 var createPaths = []string{
 	"/api/v1/users", "/api/v1/tokens", "/api/v1/teams", "/api/v1/routes", "/api/v1/silences", "/api/v1/sources",
+	"/api/v1/pollers",
 }
 
 // FuzzCreateBodies posts arbitrary bodies to the endpoints that create
@@ -42,6 +43,9 @@ func FuzzCreateBodies(f *testing.F) {
 		`{"name":"b","kind":"grafana","auth":"basic","username":"u:1","secret":"short"}`,
 		`{"name":"g","kind":"generic","auth":"hmac","secret":"0123456789abcdef","mapping":{"labels":{"alertname":"title"},"status":"state","resolved_values":["ok"]}}`,
 		`{"name":"g","kind":"generic","auth":"bearer","mapping":{"alerts":"a..b","labels_from":"x","labelz":{}}}`,
+		`{"name":"p","kind":"http","schedule":"@every 30s","url":"http://x.example/","expect_status":["200","301-302"],"expect_json":{"path":"a.0","equals":"1"}}`,
+		`{"name":"p","kind":"tcp","schedule":"*/5 * * * * *","address":"[::1]:5432","timeout":"-1s","fail_after":0,"status":{}}`,
+		`{"name":"p","kind":"prometheus","schedule":"@every 0s","url":"http://p:9090","query":"up == 0","labels":{"poller":"x"},"max_latency":"1h"}`,
 	} {
 		for _, path := range createPaths {
 			f.Add(path, seed)

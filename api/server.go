@@ -64,6 +64,15 @@ type Store interface {
 	DeleteSource(ctx context.Context, actor storage.Actor, id, version int64) error
 	SourceByName(ctx context.Context, name string) (sources.Source, error)
 
+	CreatePoller(ctx context.Context, actor storage.Actor, p sources.Poller) (sources.Poller, error)
+	Poller(ctx context.Context, id int64) (sources.Poller, error)
+	Pollers(ctx context.Context, page storage.Page) ([]sources.Poller, error)
+	UpdatePoller(ctx context.Context, actor storage.Actor, p sources.Poller) (sources.Poller, error)
+	DeletePoller(ctx context.Context, actor storage.Actor, id, version int64) error
+	// PollerStates returns the states of the pollers of ids, those that
+	// have one; nil ids means every state.
+	PollerStates(ctx context.Context, ids []int64) ([]sources.PollerState, error)
+
 	Alerts(ctx context.Context, f storage.AlertFilter, page storage.Page) (list []alerts.Alert, next int64, err error)
 	Alert(ctx context.Context, id int64) (alerts.Alert, error)
 	Inbox(ctx context.Context, userID, since int64, limit int) ([]alerts.Notification, error)
@@ -116,6 +125,12 @@ type Options struct {
 	// browser pages may open a WebSocket (push.allowed_origins); "*" allows
 	// any. They are written as browsers send them: https://example.com.
 	AllowedOrigins []string
+	// Pollers runs the checks of POST /api/v1/pollers/{id}/run. Nil answers
+	// it with 503: for servers that run no checks.
+	Pollers PollerChecker
+	// Leadership says which node runs the pollers, in /readyz. Nil leaves
+	// the pollers out of /readyz.
+	Leadership Leadership
 }
 
 // Server is tocsin's HTTP API. Its Handler is served by an http.Server that
@@ -134,6 +149,10 @@ type Server struct {
 	// true when push.allowed_origins holds "*".
 	origins   map[string]bool
 	anyOrigin bool
+	// pollers and leadership are nil when the server runs no checks and
+	// knows of no election.
+	pollers    PollerChecker
+	leadership Leadership
 }
 
 // New builds the API's routes and middleware.
@@ -150,6 +169,7 @@ func New(opts Options) *Server {
 	s := &Server{
 		echo: e, store: opts.Store, rules: opts.Rules, alerts: opts.Alerts, maxAlerts: opts.MaxAlertsPerRequest,
 		hooks: newHookMetrics(opts.Metrics), now: opts.Now, log: log, push: opts.Push,
+		pollers: opts.Pollers, leadership: opts.Leadership,
 	}
 	s.origins, s.anyOrigin = allowedOrigins(opts.AllowedOrigins)
 	if s.rules == nil {
@@ -214,6 +234,12 @@ func New(opts Options) *Server {
 	v1.GET("/sources/:id", s.getSource, user, admin)
 	v1.PUT("/sources/:id", s.updateSource, user, admin)
 	v1.DELETE("/sources/:id", s.deleteSource, user, admin)
+	v1.GET("/pollers", s.listPollers, user, admin)
+	v1.POST("/pollers", s.createPoller, user, admin)
+	v1.GET("/pollers/:id", s.getPoller, user, admin)
+	v1.PUT("/pollers/:id", s.updatePoller, user, admin)
+	v1.DELETE("/pollers/:id", s.deletePoller, user, admin)
+	v1.POST("/pollers/:id/run", s.runPoller, user, admin)
 	v1.GET("/audit", s.listAudit, user, admin)
 	// Any user may read and act on alerts: responders are the ones paged.
 	v1.GET("/alerts", s.listAlerts, user)
@@ -309,6 +335,8 @@ func (s *Server) healthz(c echo.Context) error {
 }
 
 // readyz answers 200 when the store answers, and 503 saying why when not.
+// With a Leadership, it says which node runs the pollers too; whether this
+// node leads has no bearing on its readiness.
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
@@ -316,5 +344,9 @@ func (s *Server) readyz(c echo.Context) error {
 		s.log.Warn("not ready: store unreachable", "err", err)
 		return &alerts.Error{Kind: alerts.ErrUnavailable, Message: "not ready: the store does not answer"}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"status": "ready", "checks": map[string]string{"store": "ok"}})
+	ready := map[string]any{"status": "ready", "checks": map[string]string{"store": "ok"}}
+	if s.leadership != nil {
+		ready["pollers"] = s.pollersReadiness(ctx)
+	}
+	return c.JSON(http.StatusOK, ready)
 }

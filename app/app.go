@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -19,17 +20,23 @@ import (
 	"github.com/tocsinhq/tocsin/api"
 	"github.com/tocsinhq/tocsin/config"
 	"github.com/tocsinhq/tocsin/push"
+	"github.com/tocsinhq/tocsin/sources"
 	"github.com/tocsinhq/tocsin/storage"
 )
 
 // App is a running tocsin: create it with New, then call Run once.
 type App struct {
-	cfg      config.Config
-	log      *slog.Logger
-	store    *storage.DB
-	rules    *alerts.ConfigQueue
-	alerts   *alerts.AlertQueue
-	hub      *push.Hub
+	cfg    config.Config
+	log    *slog.Logger
+	store  *storage.DB
+	rules  *alerts.ConfigQueue
+	alerts *alerts.AlertQueue
+	hub    *push.Hub
+	// pollers run while election says this node leads; checker makes
+	// their checks, and /run's.
+	pollers  *sources.Scheduler
+	election *storage.Election
+	checker  *sources.Checker
 	server   *http.Server
 	listener net.Listener
 	// handlers counts the HTTP handlers running, so that a forced shutdown
@@ -61,21 +68,41 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	)
 	// The hub hears of committed inbox rows from the alert queue and of
 	// rule changes from the config queue, and acts on alerts for people
-	// through the alert queue: that one it is given once built.
-	actor := &queueActor{}
+	// through the alert queue; the pollers hear of poller changes from the
+	// config queue and hand their alerts to the alert queue. The alert
+	// queue, built last since it routes by the config queue, is given to
+	// them once built.
+	queue := &alertQueueRef{}
 	hub := push.NewHub(push.Options{
 		Store:           store,
-		Alerts:          actor,
+		Alerts:          queue,
 		SendQueue:       cfg.Push.SendQueue,
 		PingInterval:    cfg.Push.PingInterval,
 		MaxMessageBytes: cfg.Push.MaxMessageBytes,
 		Logger:          log,
 		Metrics:         metrics,
 	})
+	node, err := nodeID(cfg.Cluster)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	checker := sources.NewChecker(sources.CheckerOptions{Logger: log})
+	pollers := sources.NewScheduler(sources.SchedulerOptions{
+		Store:         store,
+		Alerts:        queue,
+		Checker:       checker,
+		MaxConcurrent: cfg.Pollers.MaxConcurrent,
+		Node:          node,
+		Reload:        cfg.Pollers.ReloadInterval,
+		Logger:        log,
+		Metrics:       metrics,
+	})
+	election := store.NewElection(storage.ElectionOptions{Name: pollerLock, Node: node, Logger: log})
 	rules := alerts.NewConfigQueue(alerts.ConfigQueueOptions{
 		Store:      store,
 		Size:       cfg.Queues.Config.Size,
-		Subscriber: hub,
+		Subscriber: configSubscribers{hub, pollers},
 		Logger:     log,
 		Metrics:    metrics,
 	})
@@ -93,7 +120,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Logger:   log,
 		Metrics:  metrics,
 	})
-	actor.queue = alertQueue
+	queue.AlertQueue = alertQueue
 	handler := api.New(api.Options{
 		Store:               store,
 		Rules:               rules,
@@ -105,6 +132,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Debug:               cfg.Server.Debug,
 		Push:                hub,
 		AllowedOrigins:      cfg.Push.AllowedOrigins,
+		Pollers:             checker,
+		Leadership:          election,
 	}).Handler()
 
 	listener, err := net.Listen("tcp", cfg.Server.Listen)
@@ -126,7 +155,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			slog.String("user", "admin"), slog.String("token", token))
 	}
 	requestCtx, cancelRequests := context.WithCancel(context.Background())
-	a := &App{cfg: cfg, log: log, store: store, rules: rules, alerts: alertQueue, hub: hub, listener: listener, cancelRequests: cancelRequests}
+	a := &App{
+		cfg: cfg, log: log, store: store, rules: rules, alerts: alertQueue, hub: hub,
+		pollers: pollers, election: election, checker: checker,
+		listener: listener, cancelRequests: cancelRequests,
+	}
 	a.server = &http.Server{
 		Handler:           a.handlers.track(handler),
 		BaseContext:       func(net.Listener) context.Context { return requestCtx },
@@ -138,14 +171,35 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	return a, nil
 }
 
-// queueActor is the hub's push.Actor: the alert queue, which is built after
-// the hub since the hub is its Notifier. New sets queue before it returns;
-// the hub acts only for a connection's command, which comes after.
-type queueActor struct{ queue *alerts.AlertQueue }
+// pollerLock is the name of the lock whose holder runs the pollers.
+const pollerLock = "tocsin.pollers"
 
-// Act acts through the alert queue, with its errors.
-func (q *queueActor) Act(ctx context.Context, act alerts.Action) (alerts.Alert, error) {
-	return q.queue.Act(ctx, act)
+// alertQueueRef is the alert queue as the hub (push.Actor) and the pollers
+// (sources.AlertSubmitter) use it. The queue is built after them, since it
+// notifies the hub and routes by the config queue they subscribe to: New
+// sets it before it returns, and neither uses it before Run.
+type alertQueueRef struct{ *alerts.AlertQueue }
+
+// configSubscribers tells each of its subscribers of every applied change.
+type configSubscribers []alerts.ConfigSubscriber
+
+// ConfigApplied tells every subscriber, in order.
+func (subs configSubscribers) ConfigApplied(change alerts.ConfigChange, snapshot *alerts.Snapshot) {
+	for _, s := range subs {
+		s.ConfigApplied(change, snapshot)
+	}
+}
+
+// nodeID returns the name of this node: cluster.node_id, or the host name.
+func nodeID(cfg config.Cluster) (string, error) {
+	if cfg.NodeID != "" {
+		return cfg.NodeID, nil
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("cluster.node_id is unset and the host name is unknown: %w", err)
+	}
+	return host, nil
 }
 
 // OpenStore opens the configured store and brings its schema up to date.
@@ -172,6 +226,7 @@ func (a *App) Addr() net.Addr { return a.listener.Addr() }
 // Run serves until ctx is cancelled or the server fails, then shuts down
 // in phases: it stops accepting, closes every WebSocket with 1001 (going
 // away) and gives in-flight requests server.shutdown_timeout to finish;
+// then it stops the pollers (releasing the leadership for another node);
 // then it stops the alert workers and the config-update worker, which
 // finish what they hold; then it stops the push hub, and closes the store.
 // It returns nil after a clean shutdown.
@@ -184,6 +239,23 @@ func (a *App) Run(ctx context.Context) error {
 	// hand it what they commit until they stop.
 	workersCtx, stopWorkers := context.WithCancel(context.Background())
 	hubCtx, stopHub := context.WithCancel(context.Background())
+	// The pollers run while this node leads, until the HTTP server has
+	// stopped; they stop before the workers they hand alerts to.
+	pollersCtx, stopPollers := context.WithCancel(context.Background())
+	var pollers sync.WaitGroup
+	pollers.Add(1)
+	g.Go(func() error {
+		defer pollers.Done()
+		err := a.election.Run(pollersCtx, func(ctx context.Context) {
+			if err := a.pollers.Run(ctx); err != nil {
+				a.log.Error("pollers stopped", "err", err)
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("poller leader election: %w", err)
+		}
+		return nil
+	})
 	var workers sync.WaitGroup
 	workers.Add(2)
 	g.Go(func() error {
@@ -215,6 +287,9 @@ func (a *App) Run(ctx context.Context) error {
 	g.Go(func() error {
 		<-ctx.Done()
 		err := a.shutdown()
+		stopPollers()
+		pollers.Wait()
+		a.checker.CloseIdleConnections()
 		stopWorkers()
 		workers.Wait()
 		stopHub()

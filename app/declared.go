@@ -14,8 +14,8 @@ import (
 	"github.com/tocsinhq/tocsin/storage"
 )
 
-// declared brings the store in line with the teams, routes and sources that
-// config.yaml declares: it creates the missing ones, updates those that
+// declared brings the store in line with the teams, routes, sources and
+// pollers that config.yaml declares: it creates the missing ones, updates those that
 // differ (taking over an object of the same name made through the API),
 // and deletes the ones it once created that the file no longer declares.
 // Every change is made as storage.ConfigActor(), which marks the objects as
@@ -45,7 +45,10 @@ func applyDeclared(ctx context.Context, store *storage.DB, cfg config.Config, lo
 	if err := d.removeTeams(ctx, teams); err != nil {
 		return err
 	}
-	return d.sources(ctx)
+	if err := d.sources(ctx); err != nil {
+		return err
+	}
+	return d.pollers(ctx)
 }
 
 // teams creates and updates the declared teams, and returns every team by
@@ -243,6 +246,72 @@ func sameMapping(a, b *sources.Mapping) bool {
 	return a.Alerts == b.Alerts && maps.Equal(a.Labels, b.Labels) && a.LabelsFrom == b.LabelsFrom &&
 		maps.Equal(a.Annotations, b.Annotations) && a.AnnotationsFrom == b.AnnotationsFrom &&
 		a.Status == b.Status && slices.Equal(a.ResolvedValues, b.ResolvedValues)
+}
+
+// pollers creates and updates the declared pollers, and deletes the file's
+// pollers that it no longer declares. The scheduler reads the pollers when
+// it starts, after this.
+func (d *declared) pollers(ctx context.Context) error {
+	existing, err := d.store.AllPollers(ctx)
+	if err != nil {
+		return err
+	}
+	byName := make(map[string]sources.Poller, len(existing))
+	for _, p := range existing {
+		byName[p.Name] = p
+	}
+	for i, decl := range d.cfg.Pollers.Checks {
+		want, err := decl.Poller()
+		if err != nil { // config.Load checked it: this is a bug
+			return fmt.Errorf("config pollers.checks[%d]: %w", i, err)
+		}
+		have, ok := byName[want.Name]
+		switch {
+		case !ok:
+			want, err = d.store.CreatePoller(ctx, d.actor, want)
+		case have.ManagedBy == alerts.ManagedByConfig && samePoller(have, want):
+			continue
+		default:
+			want.ID, want.Version = have.ID, have.Version
+			want, err = d.store.UpdatePoller(ctx, d.actor, want)
+		}
+		if err != nil {
+			return fmt.Errorf("config pollers.checks[%d] (%s): %w", i, decl.Name, err)
+		}
+		d.log.Info("applied a poller declared in the config file", "poller", want.Name, "version", want.Version)
+	}
+	for _, p := range existing {
+		if p.ManagedBy != alerts.ManagedByConfig || slices.ContainsFunc(d.cfg.Pollers.Checks, func(c config.Poller) bool { return c.Name == p.Name }) {
+			continue
+		}
+		if err := d.store.DeletePoller(ctx, d.actor, p.ID, p.Version); err != nil {
+			return fmt.Errorf("delete poller %s, no longer in the config file: %w", p.Name, err)
+		}
+		d.log.Info("deleted a poller no longer in the config file", "poller", p.Name)
+	}
+	return nil
+}
+
+// samePoller reports whether a stored poller already is what a declared one
+// describes, field by field: everything but the ID, version, owner and
+// times.
+func samePoller(have, want sources.Poller) bool {
+	return have.Name == want.Name && have.Kind == want.Kind && have.Schedule == want.Schedule &&
+		have.Timeout == want.Timeout && have.URL == want.URL && have.Method == want.Method &&
+		maps.Equal(have.Headers, want.Headers) && have.Body == want.Body &&
+		slices.Equal(have.ExpectStatus, want.ExpectStatus) && have.ExpectBody == want.ExpectBody &&
+		sameJSONExpectation(have.ExpectJSON, want.ExpectJSON) && have.MaxLatency == want.MaxLatency &&
+		have.TLSSkipVerify == want.TLSSkipVerify && have.Address == want.Address && have.Query == want.Query &&
+		maps.Equal(have.Labels, want.Labels) && maps.Equal(have.Annotations, want.Annotations) &&
+		have.FailAfter == want.FailAfter && have.RecoverAfter == want.RecoverAfter && have.Enabled == want.Enabled
+}
+
+// sameJSONExpectation compares two expectations, either of which may be nil.
+func sameJSONExpectation(a, b *sources.JSONExpectation) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 // userIDs looks up users by name, and returns their IDs in ascending order.

@@ -17,6 +17,8 @@ type Config struct {
 	Hooks   Hooks   `yaml:"hooks"`
 	Queues  Queues  `yaml:"queues"`
 	Push    Push    `yaml:"push"`
+	Pollers Pollers `yaml:"pollers"`
+	Cluster Cluster `yaml:"cluster"`
 
 	// Teams, Routes and Sources are rules declared in the file. tocsin
 	// applies them at start and the API may not change them; see
@@ -105,6 +107,28 @@ type Push struct {
 	MaxMessageBytes int64 `yaml:"max_message_bytes"`
 }
 
+// Pollers configures the background checks, and declares pollers.
+type Pollers struct {
+	// MaxConcurrent is how many checks may run at once on the node that
+	// runs the pollers; a check that would pass it waits for room.
+	MaxConcurrent int `yaml:"max_concurrent"`
+	// ReloadInterval is how often the node that runs the pollers reads them
+	// from the store with no change signalled, to pick up changes made
+	// through another node.
+	ReloadInterval time.Duration `yaml:"reload_interval"`
+	// Checks are pollers declared in the file. tocsin applies them at start
+	// and the API may not change them; they cannot be set from the
+	// environment.
+	Checks []Poller `yaml:"checks"`
+}
+
+// Cluster configures this node among the tocsin nodes that share a store.
+type Cluster struct {
+	// NodeID names this node, in /readyz and in the pollers' state; empty
+	// means the host name.
+	NodeID string `yaml:"node_id"`
+}
+
 // Team is a team declared in the file.
 type Team struct {
 	// Name is the team's unique name.
@@ -152,6 +176,51 @@ type Source struct {
 	Mapping *sources.Mapping `yaml:"mapping"`
 }
 
+// Poller is a poller declared in the file. Its keys are the fields of the
+// API's poller, with the same defaults; see docs/api.md.
+type Poller struct {
+	// Name is the poller's unique name, and the alertname of its alerts
+	// unless its labels set one.
+	Name string `yaml:"name"`
+	// Kind is http, tcp or prometheus.
+	Kind string `yaml:"kind"`
+	// Schedule is a cron spec, seconds optional, or "@every 30s", in UTC.
+	Schedule string `yaml:"schedule"`
+	// Timeout bounds one run; 0 means 10s.
+	Timeout time.Duration `yaml:"timeout"`
+
+	// URL is what an http poller requests, or a prometheus poller's API.
+	URL string `yaml:"url"`
+	// Method, Headers and Body make an http poller's request.
+	Method  string            `yaml:"method"`
+	Headers map[string]string `yaml:"headers"`
+	Body    string            `yaml:"body"`
+	// ExpectStatus are the statuses that pass, each "200" or "200-299";
+	// none means 200-299.
+	ExpectStatus []string `yaml:"expect_status"`
+	// ExpectBody is a regular expression the response body must match.
+	ExpectBody string `yaml:"expect_body"`
+	// ExpectJSON is a field the JSON response body must have.
+	ExpectJSON *sources.JSONExpectation `yaml:"expect_json"`
+	// MaxLatency, when set, fails a slower response.
+	MaxLatency time.Duration `yaml:"max_latency"`
+	// TLSSkipVerify turns off the verification of the server's certificate.
+	TLSSkipVerify bool `yaml:"tls_skip_verify"`
+
+	// Address is the host:port a tcp poller connects to.
+	Address string `yaml:"address"`
+	// Query is a prometheus poller's PromQL expression.
+	Query string `yaml:"query"`
+
+	// Labels and Annotations go on every alert the poller makes.
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+	// FailAfter and RecoverAfter are 3 and 2 when unset, Enabled true.
+	FailAfter    *int  `yaml:"fail_after"`
+	RecoverAfter *int  `yaml:"recover_after"`
+	Enabled      *bool `yaml:"enabled"`
+}
+
 // Default returns the configuration tocsin runs with when a key is not set.
 func Default() Config {
 	return Config{
@@ -172,5 +241,6 @@ func Default() Config {
 			PingInterval:    25 * time.Second,
 			MaxMessageBytes: 4096,
 		},
+		Pollers: Pollers{MaxConcurrent: 16, ReloadInterval: 15 * time.Second},
 	}
 }

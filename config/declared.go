@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/tocsinhq/tocsin/alerts"
 	"github.com/tocsinhq/tocsin/sources"
@@ -83,6 +84,58 @@ func (s Source) Source() sources.Source {
 		Mapping:         s.Mapping,
 		Secret:          s.Secret,
 	}
+}
+
+// validatePollers reports what is wrong with the declared pollers, by the
+// rules of the API, under pollers.checks[i].
+func validatePollers(c Config, cs *checks) {
+	names := make(map[string]bool)
+	for i, p := range c.Pollers.Checks {
+		key := fmt.Sprintf("pollers.checks[%d]", i)
+		if !cs.name(key, p.Name, names) {
+			continue
+		}
+		if _, err := p.Poller(); err != nil {
+			cs.fieldError(key, err)
+		}
+	}
+}
+
+// Poller returns the declared poller as a sources.Poller to create,
+// validated and with its defaults filled in as the API fills them. Its
+// error is an alerts.ErrInvalid error naming the field at fault.
+func (p Poller) Poller() (sources.Poller, error) {
+	sp := sources.Poller{
+		Name: p.Name, Kind: sources.PollerKind(p.Kind), Schedule: p.Schedule, Timeout: sources.Duration(p.Timeout),
+		URL: p.URL, Method: p.Method, Headers: p.Headers, Body: p.Body,
+		ExpectBody: p.ExpectBody, ExpectJSON: p.ExpectJSON, MaxLatency: sources.Duration(p.MaxLatency),
+		TLSSkipVerify: p.TLSSkipVerify, Address: p.Address, Query: p.Query,
+		Labels: alerts.Labels(p.Labels), Annotations: p.Annotations,
+		FailAfter: sources.DefaultFailAfter, RecoverAfter: sources.DefaultRecoverAfter, Enabled: true,
+	}
+	if p.FailAfter != nil {
+		sp.FailAfter = *p.FailAfter
+	}
+	if p.RecoverAfter != nil {
+		sp.RecoverAfter = *p.RecoverAfter
+	}
+	if p.Enabled != nil {
+		sp.Enabled = *p.Enabled
+	}
+	if sp.Labels == nil {
+		sp.Labels = alerts.Labels{}
+	}
+	if sp.Annotations == nil {
+		sp.Annotations = map[string]string{}
+	}
+	for i, text := range p.ExpectStatus {
+		var r sources.StatusRange
+		if err := r.UnmarshalText([]byte(text)); err != nil {
+			return sp, alerts.Invalid("expect_status["+strconv.Itoa(i)+"]", "%v", err)
+		}
+		sp.ExpectStatus = append(sp.ExpectStatus, r)
+	}
+	return sp, sp.Validate()
 }
 
 // name checks the name of the declared object at key, and that no other

@@ -120,6 +120,8 @@ func TestLoadFull(t *testing.T) {
 			PingInterval:    500 * time.Millisecond,
 			MaxMessageBytes: 65536,
 		},
+		Pollers: Pollers{MaxConcurrent: 4, ReloadInterval: time.Minute},
+		Cluster: Cluster{NodeID: "tocsin-a.eu-west"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(%q) =\n%+v\nwant\n%+v", path, got, want)

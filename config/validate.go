@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -89,7 +91,17 @@ func validate(c Config) []problem {
 		cs.add("push.ping_interval", "must be positive, got %s", c.Push.PingInterval)
 	}
 	cs.atLeast("push.max_message_bytes", c.Push.MaxMessageBytes, 1)
+	cs.atLeast("pollers.max_concurrent", int64(c.Pollers.MaxConcurrent), 1)
+	if c.Pollers.ReloadInterval <= 0 {
+		cs.add("pollers.reload_interval", "must be positive, got %s", c.Pollers.ReloadInterval)
+	}
+	if c.Cluster.NodeID != "" {
+		if msg := checkNodeID(c.Cluster.NodeID); msg != "" {
+			cs.add("cluster.node_id", "%s", msg)
+		}
+	}
 	validateDeclared(c, &cs)
+	validatePollers(c, &cs)
 	return cs
 }
 
@@ -127,6 +139,18 @@ func checkOrigin(s string) string {
 	}
 	if canonical := u.Scheme + "://" + host; canonical != s {
 		return fmt.Sprintf("must be written as browsers send it, %q; got %q", canonical, s)
+	}
+	return ""
+}
+
+// checkNodeID returns what is wrong with a node name, or "".
+func checkNodeID(id string) string {
+	ok := id != "" && len(id) <= 64 && utf8.ValidString(id)
+	for _, r := range id {
+		ok = ok && unicode.IsPrint(r) && !unicode.IsSpace(r)
+	}
+	if !ok {
+		return fmt.Sprintf("must be 1 to 64 bytes of printable characters without spaces, got %q", id)
 	}
 	return ""
 }

@@ -1,0 +1,278 @@
+package sources_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tocsinhq/tocsin/alerts"
+	"github.com/tocsinhq/tocsin/internal/testdb"
+	"github.com/tocsinhq/tocsin/sources"
+	"github.com/tocsinhq/tocsin/storage"
+)
+
+// pipeline is a scheduler wired to what it feeds in production: a real
+// store, config queue and alert queue, and a real checker.
+type pipeline struct {
+	db      *storage.DB
+	sched   *sources.Scheduler
+	metrics *prometheus.Registry
+}
+
+// startPipeline starts a scheduler allowing maxConcurrent checks on a fresh
+// SQLite store, and stops it when the test ends.
+func startPipeline(t *testing.T, maxConcurrent int) *pipeline {
+	t.Helper()
+	target := testdb.SQLite(t)
+	db, err := storage.Open(t.Context(), storage.Options{Driver: target.Driver, DSN: target.DSN, MaxOpenConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rules := alerts.NewConfigQueue(alerts.ConfigQueueOptions{Store: db})
+	if err := rules.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	queue := alerts.NewAlertQueue(alerts.AlertQueueOptions{Store: db, Routing: rules})
+	checker := sources.NewChecker(sources.CheckerOptions{})
+	p := &pipeline{db: db, metrics: prometheus.NewRegistry()}
+	p.sched = sources.NewScheduler(sources.SchedulerOptions{
+		Store: db, Alerts: queue, Checker: checker, MaxConcurrent: maxConcurrent,
+		Node: "test-node", Reload: time.Hour, Metrics: p.metrics,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	var workers, scheduler sync.WaitGroup
+	workers.Go(func() { queue.Run(ctx) })
+	workers.Go(func() { rules.Run(ctx) })
+	schedCtx, stopSched := context.WithCancel(ctx)
+	scheduler.Go(func() {
+		if err := p.sched.Run(schedCtx); err != nil {
+			t.Errorf("Scheduler.Run: %v", err)
+		}
+	})
+	t.Cleanup(func() {
+		// The scheduler stops first, as in the app: its runs hand events
+		// to the alert queue.
+		stopSched()
+		scheduler.Wait()
+		cancel()
+		workers.Wait()
+		checker.CloseIdleConnections()
+		db.Close()
+	})
+	return p
+}
+
+// add creates a poller and tells the scheduler, as the API does.
+func (p *pipeline) add(t *testing.T, poller sources.Poller) sources.Poller {
+	t.Helper()
+	created, err := p.db.CreatePoller(t.Context(), storage.CLIActor(), poller)
+	if err != nil {
+		t.Fatalf("CreatePoller: %v", err)
+	}
+	p.sched.ConfigApplied(alerts.ConfigChange{Object: "poller", ID: created.ID, Action: storage.ActionCreate, Version: created.Version}, nil)
+	return created
+}
+
+// alertsOf returns the alerts the named poller opened, newest first.
+func (p *pipeline) alertsOf(t *testing.T, name string) []alerts.Alert {
+	t.Helper()
+	list, _, err := p.db.Alerts(t.Context(), storage.AlertFilter{Source: sources.PollerSourcePrefix + name}, storage.Page{Limit: 100})
+	if err != nil {
+		t.Fatalf("Alerts: %v", err)
+	}
+	return list
+}
+
+// state returns the stored state of a poller.
+func (p *pipeline) state(t *testing.T, id int64) sources.PollerState {
+	t.Helper()
+	states, err := p.db.PollerStates(t.Context(), []int64{id})
+	if err != nil {
+		t.Fatalf("PollerStates: %v", err)
+	}
+	if len(states) == 0 {
+		return sources.PollerState{}
+	}
+	return states[0]
+}
+
+// waitFor polls cond every 50ms until it holds, failing the test after
+// limit.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// switchable is an HTTP target whose health the test switches.
+type switchable struct {
+	*httptest.Server
+	down atomic.Bool
+	hits atomic.Int64
+}
+
+// newSwitchable starts a target that is up.
+func newSwitchable(t *testing.T) *switchable {
+	s := &switchable{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		s.hits.Add(1)
+		if s.down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// httpPoller returns an http poller of url that runs every second.
+func httpPoller(name, url string, failAfter, recoverAfter int) sources.Poller {
+	return sources.Poller{
+		Name: name, Kind: sources.PollerHTTP, Schedule: "* * * * * *", URL: url,
+		Labels: alerts.Labels{"severity": "critical"}, FailAfter: failAfter, RecoverAfter: recoverAfter, Enabled: true,
+	}
+}
+
+func TestSchedulerFiresOnceAndResolves(t *testing.T) {
+	t.Parallel()
+	p := startPipeline(t, 4)
+	target := newSwitchable(t)
+	target.down.Store(true)
+	poller := p.add(t, httpPoller("api", target.URL, 2, 2))
+
+	waitFor(t, 10*time.Second, "the alert to fire", func() bool { return len(p.alertsOf(t, "api")) > 0 })
+	// Further failed runs send the alert again: it stays one alert.
+	waitFor(t, 10*time.Second, "two more failed runs", func() bool { return p.state(t, poller.ID).Failures >= 4 })
+	list := p.alertsOf(t, "api")
+	if len(list) != 1 || list[0].State != alerts.StateFiring {
+		t.Fatalf("alerts after 4 failed runs = %+v, want one firing", list)
+	}
+	want := alerts.Labels{"alertname": "api", "poller": "api", "severity": "critical"}
+	if list[0].Fingerprint != want.Fingerprint() {
+		t.Errorf("alert labels = %v, want %v", list[0].Labels, want)
+	}
+
+	target.down.Store(false)
+	waitFor(t, 10*time.Second, "the alert to resolve", func() bool {
+		list := p.alertsOf(t, "api")
+		return len(list) == 1 && list[0].State == alerts.StateResolved
+	})
+	st := p.state(t, poller.ID)
+	if st.Successes < 2 || st.Outcome != sources.OutcomeSuccess || st.Node != "test-node" || st.NextRunAt.IsZero() {
+		t.Errorf("state after recovery = %+v", st)
+	}
+}
+
+func TestSchedulerResolvesTheAlertsOfADeletedPoller(t *testing.T) {
+	t.Parallel()
+	p := startPipeline(t, 4)
+	target := newSwitchable(t)
+	target.down.Store(true)
+	poller := p.add(t, httpPoller("gone", target.URL, 1, 1))
+	waitFor(t, 10*time.Second, "the alert to fire", func() bool { return len(p.alertsOf(t, "gone")) > 0 })
+
+	if err := p.db.DeletePoller(t.Context(), storage.CLIActor(), poller.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	p.sched.ConfigApplied(alerts.ConfigChange{Object: "poller", ID: poller.ID, Action: storage.ActionDelete}, nil)
+	waitFor(t, 10*time.Second, "the alert to resolve", func() bool {
+		list := p.alertsOf(t, "gone")
+		return len(list) == 1 && list[0].State == alerts.StateResolved
+	})
+	waitFor(t, 5*time.Second, "the state to go", func() bool { return p.state(t, poller.ID).PollerID == 0 })
+	hits := target.hits.Load()
+	time.Sleep(1500 * time.Millisecond)
+	if target.hits.Load() != hits {
+		t.Error("the deleted poller still runs")
+	}
+}
+
+func TestSchedulerReschedulesAnEditedPoller(t *testing.T) {
+	t.Parallel()
+	p := startPipeline(t, 4)
+	target := newSwitchable(t)
+	poller := httpPoller("edited", target.URL, 1, 1)
+	poller.Schedule = "@every 1h"
+	poller = p.add(t, poller)
+	waitFor(t, 5*time.Second, "the first next run", func() bool { return !p.state(t, poller.ID).NextRunAt.IsZero() })
+	if next := p.state(t, poller.ID).NextRunAt; time.Until(next) < 50*time.Minute {
+		t.Fatalf("next run of an hourly poller = %v", next)
+	}
+
+	poller.Schedule = "* * * * * *"
+	updated, err := p.db.UpdatePoller(t.Context(), storage.CLIActor(), poller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.sched.ConfigApplied(alerts.ConfigChange{Object: "poller", ID: updated.ID, Action: storage.ActionUpdate, Version: updated.Version}, nil)
+	waitFor(t, 5*time.Second, "a run on the new schedule", func() bool { return target.hits.Load() > 0 })
+	if next := p.state(t, poller.ID).NextRunAt; time.Until(next) > 5*time.Second {
+		t.Errorf("next run after the edit = %v, want within seconds", next)
+	}
+}
+
+// A slow target holds at most one of the slots; the other pollers keep
+// their schedule, and the slow one's overlapping runs are skipped.
+func TestSchedulerSlowTargetDoesNotHoldUpOthers(t *testing.T) {
+	t.Parallel()
+	p := startPipeline(t, 2)
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(release) })
+	fast := newSwitchable(t)
+
+	slowPoller := httpPoller("slow", slow.URL, 1, 1)
+	slowPoller.Timeout = sources.Duration(20 * time.Second)
+	p.add(t, slowPoller)
+	p.add(t, httpPoller("fast", fast.URL, 1, 1))
+
+	start := time.Now()
+	waitFor(t, 10*time.Second, "4 runs of the fast poller", func() bool { return fast.hits.Load() >= 4 })
+	if elapsed := time.Since(start); elapsed > 7*time.Second {
+		t.Errorf("4 runs of an every-second poller took %s beside a slow one", elapsed)
+	}
+	waitFor(t, 5*time.Second, "a skipped run of the slow poller", func() bool {
+		return testutil.ToFloat64(skipped(t, p.metrics, "slow")) > 0
+	})
+}
+
+// skipped returns the skipped-runs counter of a poller.
+func skipped(t *testing.T, reg *prometheus.Registry, poller string) prometheus.Collector {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "skipped"})
+	for _, f := range families {
+		if f.GetName() != "tocsin_poller_runs_skipped_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == poller {
+				c.Add(m.GetCounter().GetValue())
+			}
+		}
+	}
+	return c
+}
