@@ -2,15 +2,17 @@ package sources_test
 
 import (
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tocsinhq/tocsin/alerts"
 	"github.com/tocsinhq/tocsin/internal/testdb"
@@ -252,27 +254,163 @@ func TestSchedulerSlowTargetDoesNotHoldUpOthers(t *testing.T) {
 		t.Errorf("4 runs of an every-second poller took %s beside a slow one", elapsed)
 	}
 	waitFor(t, 5*time.Second, "a skipped run of the slow poller", func() bool {
-		return testutil.ToFloat64(skipped(t, p.metrics, "slow")) > 0
+		return skipped(t, p.metrics, "slow") > 0
 	})
 }
 
-// skipped returns the skipped-runs counter of a poller.
-func skipped(t *testing.T, reg *prometheus.Registry, poller string) prometheus.Collector {
+// skipped returns how many runs of a poller were skipped.
+func skipped(t *testing.T, reg *prometheus.Registry, poller string) float64 {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "skipped"})
 	for _, f := range families {
 		if f.GetName() != "tocsin_poller_runs_skipped_total" {
 			continue
 		}
 		for _, m := range f.GetMetric() {
 			if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == poller {
-				c.Add(m.GetCounter().GetValue())
+				return m.GetCounter().GetValue()
 			}
 		}
 	}
-	return c
+	return 0
+}
+
+// A flapping check, failing and passing in turn, never reaches fail_after
+// failures in a row: it fires nothing.
+func TestSchedulerFlappingCheckFiresNothing(t *testing.T) {
+	t.Parallel()
+	p := startPipeline(t, 4)
+	var runs atomic.Int64
+	flapping := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if runs.Add(1)%2 == 0 {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(flapping.Close)
+	poller := p.add(t, httpPoller("flapping", flapping.URL, 2, 1))
+	waitFor(t, 15*time.Second, "6 runs", func() bool { return runs.Load() >= 6 })
+	if list := p.alertsOf(t, "flapping"); len(list) != 0 {
+		t.Errorf("a flapping check opened %d alerts, want none", len(list))
+	}
+	if st := p.state(t, poller.ID); st.FiringSeries() != 0 {
+		t.Errorf("state of a flapping check = %+v, want nothing firing", st)
+	}
+}
+
+// A tcp poller fires when its port closes and resolves when it opens again.
+func TestSchedulerTCP(t *testing.T) {
+	t.Parallel()
+	p := startPipeline(t, 4)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	p.add(t, sources.Poller{
+		Name: "db", Kind: sources.PollerTCP, Schedule: "* * * * * *", Address: addr,
+		FailAfter: 1, RecoverAfter: 1, Enabled: true,
+	})
+	waitFor(t, 10*time.Second, "the closed port's alert", func() bool { return len(p.alertsOf(t, "db")) == 1 })
+
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	waitFor(t, 10*time.Second, "the alert to resolve", func() bool {
+		list := p.alertsOf(t, "db")
+		return len(list) == 1 && list[0].State == alerts.StateResolved
+	})
+}
+
+// promTarget is a Prometheus query API whose answer the test sets: the
+// label sets of the series the query returns.
+type promTarget struct {
+	*httptest.Server
+	mu     sync.Mutex
+	series []string
+	// queries counts the queries answered.
+	queries atomic.Int64
+}
+
+// newPromTarget starts a Prometheus API that returns no series.
+func newPromTarget(t *testing.T) *promTarget {
+	pt := &promTarget{}
+	pt.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/query" || r.FormValue("query") != `up{job="api"} == 0` {
+			http.NotFound(w, r)
+			return
+		}
+		pt.mu.Lock()
+		result := strings.Join(pt.series, ",")
+		pt.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"success","data":{"resultType":"vector","result":[`+result+`]}}`)
+		pt.queries.Add(1)
+	}))
+	t.Cleanup(pt.Close)
+	return pt
+}
+
+// set makes the query return one series per instance.
+func (pt *promTarget) set(instances ...string) {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	pt.series = pt.series[:0]
+	for _, inst := range instances {
+		pt.series = append(pt.series,
+			`{"metric":{"__name__":"up","job":"api","instance":"`+inst+`"},"value":[1764000000,"0"]}`)
+	}
+}
+
+// Each series a prometheus poller's query returns is an alert of its own:
+// it fires when the series has been there fail_after runs, and resolves
+// when it has been gone recover_after runs, whatever the other series do.
+func TestSchedulerPrometheusSeries(t *testing.T) {
+	t.Parallel()
+	p := startPipeline(t, 4)
+	prom := newPromTarget(t)
+	p.add(t, sources.Poller{
+		Name: "api-down", Kind: sources.PollerPrometheus, Schedule: "* * * * * *", URL: prom.URL,
+		Query: `up{job="api"} == 0`, Labels: alerts.Labels{"severity": "page"}, FailAfter: 1, RecoverAfter: 2, Enabled: true,
+	})
+	byInstance := func() map[string]alerts.State {
+		states := make(map[string]alerts.State)
+		for _, a := range p.alertsOf(t, "api-down") {
+			states[a.Labels["instance"]] = a.State
+			if a.Labels["alertname"] != "api-down" || a.Labels["severity"] != "page" || a.Labels["poller"] != "api-down" || a.Labels["__name__"] != "" {
+				t.Errorf("alert labels %v", a.Labels)
+			}
+		}
+		return states
+	}
+
+	prom.set("a:9100", "b:9100")
+	waitFor(t, 10*time.Second, "both series' alerts", func() bool {
+		s := byInstance()
+		return s["a:9100"] == alerts.StateFiring && s["b:9100"] == alerts.StateFiring
+	})
+	prom.set("b:9100")
+	waitFor(t, 10*time.Second, "a's alert to resolve", func() bool { return byInstance()["a:9100"] == alerts.StateResolved })
+	if s := byInstance(); len(s) != 2 || s["b:9100"] != alerts.StateFiring {
+		t.Fatalf("after a went away: %v, want b still firing", s)
+	}
+	prom.set()
+	waitFor(t, 10*time.Second, "b's alert to resolve", func() bool { return byInstance()["b:9100"] == alerts.StateResolved })
+	if s := byInstance(); len(s) != 2 {
+		t.Errorf("alerts = %v, want one per series", s)
+	}
 }
