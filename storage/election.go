@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,9 +18,10 @@ const PollersElection = "tocsin.pollers"
 
 // ElectionOptions configures NewElection.
 type ElectionOptions struct {
-	// Name is the election's: on MySQL the named lock its leader holds (at
-	// most 64 characters, and the same on every node), and the key of its
-	// row in the leaders table. "" means PollersElection.
+	// Name is the election's, the same on every node: on MySQL its leader
+	// holds the named lock Name + "." + a hash of the database's name (Name
+	// is at most 46 characters), and it keys the election's row in the
+	// leaders table. "" means PollersElection.
 	Name string
 	// Node names this node, as Leader reports it.
 	Node string
@@ -159,6 +162,11 @@ func (e *Election) campaign(ctx context.Context, lead func(context.Context)) {
 		return
 	}
 	defer lock.release(ctx)
+	// A leader whose session was killed learns of it at its next check:
+	// give it that long to stop before this node starts.
+	if !sleep(ctx, e.interval+e.queryTimeout()) {
+		return
+	}
 	e.term(ctx, lead, lock.held)
 }
 
@@ -249,18 +257,27 @@ func (e *Election) lock(ctx context.Context) (*namedLock, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	l := &namedLock{name: e.name, pool: pool, conn: conn, timeout: e.queryTimeout()}
+	l := &namedLock{pool: pool, conn: conn, timeout: e.queryTimeout()}
+	if err := l.prepare(ctx, e.name); err != nil {
+		l.close()
+		return nil, err
+	}
 	for waiting := false; ; waiting = true {
 		// GET_LOCK returns 1 when it takes the lock, 0 when it timed out
 		// waiting, and NULL on an error such as the session being killed.
+		// The query has a deadline of its own: a connection that died
+		// without a word would otherwise hold it until TCP gives up.
 		var got sql.NullInt64
-		if err := conn.QueryRowContext(ctx, `SELECT GET_LOCK(?, 1)`, e.name).Scan(&got); err != nil {
+		qctx, cancel := context.WithTimeout(ctx, time.Second+l.timeout)
+		err := conn.QueryRowContext(qctx, `SELECT GET_LOCK(?, 1)`, l.name).Scan(&got)
+		cancel()
+		if err != nil {
 			l.close()
-			return nil, fmt.Errorf("GET_LOCK(%q) failed: %w", e.name, err)
+			return nil, fmt.Errorf("GET_LOCK(%q) failed: %w", l.name, err)
 		}
 		if !got.Valid {
 			l.close()
-			return nil, fmt.Errorf("GET_LOCK(%q) failed: the server returned NULL", e.name)
+			return nil, fmt.Errorf("GET_LOCK(%q) failed: the server returned NULL", l.name)
 		}
 		if got.Int64 == 1 {
 			return l, nil
@@ -269,6 +286,29 @@ func (e *Election) lock(ctx context.Context) (*namedLock, error) {
 			e.log.Info("another node leads; standing by")
 		}
 	}
+}
+
+// prepare names the lock after the election and the database (a hash of its
+// name, for MySQL's 64-character limit), since MySQL named locks are the
+// whole server's and two clusters may share a server;
+// and it makes the server end the lock's session, releasing the lock, once
+// the session has been idle for a few of the leader's checks: a leader cut
+// off from the server by the network would otherwise keep the lock, for
+// nobody, until wait_timeout (8 hours by default).
+func (l *namedLock) prepare(ctx context.Context, election string) error {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	var database sql.NullString
+	if err := l.conn.QueryRowContext(ctx, `SELECT DATABASE()`).Scan(&database); err != nil {
+		return fmt.Errorf("read the database's name: %w", err)
+	}
+	sum := sha256.Sum256([]byte(database.String))
+	l.name = election + "." + hex.EncodeToString(sum[:8])
+	idle := int64(max(10*l.timeout, 10*time.Second) / time.Second)
+	if _, err := l.conn.ExecContext(ctx, `SET SESSION wait_timeout = ?`, idle); err != nil {
+		return fmt.Errorf("set the lock session's wait_timeout: %w", err)
+	}
+	return nil
 }
 
 // held returns an error unless the lock's connection answers, within the
