@@ -38,7 +38,7 @@ func (c *Checker) checkHTTP(rn run, p Poller) CheckResult {
 	if err != nil {
 		return rn.failed(err, "")
 	}
-	defer closeBody(resp.Body)
+	defer closeBody(resp)
 	latency := rn.latency()
 	failure := func(msg string) CheckResult {
 		return CheckResult{Outcome: OutcomeFailure, Latency: latency, StatusCode: resp.StatusCode, Error: msg}
@@ -124,11 +124,15 @@ func readCapped(r io.Reader, limit int64) (body []byte, cut bool, err error) {
 	return body, false, nil
 }
 
-// closeBody reads what is left of a response body, up to maxDrain, so that
-// its connection may be reused, and closes it.
-func closeBody(body io.ReadCloser) {
-	_, _ = io.CopyN(io.Discard, body, maxDrain)
-	_ = body.Close()
+// closeBody closes a response's body. When the response said its length
+// and it is at most maxDrain, it first reads what is left, so that the
+// connection may carry the next request; a body of unknown length may be a
+// stream that never ends, and is not waited for.
+func closeBody(resp *http.Response) {
+	if resp.ContentLength >= 0 && resp.ContentLength <= maxDrain {
+		_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
+	}
+	_ = resp.Body.Close()
 }
 
 // checkJSON checks a JSON response body (cut when it was longer than what
@@ -162,11 +166,10 @@ func checkJSON(e JSONExpectation, body []byte, cut bool) string {
 	if text == e.Equals {
 		return ""
 	}
-	shown := text
-	if s, isString := v.(string); isString {
-		shown = quoteShort(s)
-	}
-	return e.Path + " is " + shorten(shown, maxQuoted) + ", want " + quoteShort(e.Equals)
+	// The value the target sent is not repeated: it may change at every
+	// run (which would make the alert's error annotation change too), and
+	// it is the target's, for whoever reads the alert.
+	return e.Path + " is not " + quoteShort(e.Equals)
 }
 
 // jsonField returns the value at a dotted path under v, as lookup does,

@@ -44,7 +44,7 @@ func (c *Checker) checkPrometheus(rn run, p Poller) CheckResult {
 		r.Outcome = OutcomeError
 		return r
 	}
-	defer closeBody(resp.Body)
+	defer closeBody(resp)
 	body, cut, err := readCapped(resp.Body, maxPrometheusAnswer)
 	if err != nil {
 		r := rn.failed(err, " reading the answer")

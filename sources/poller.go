@@ -50,8 +50,8 @@ const (
 	MaxPollTimeout = 5 * time.Minute
 	// MinPollInterval is the shortest schedule a poller may have.
 	MinPollInterval = time.Second
-	// MaxPollerLabels bounds the labels and the annotations of a poller.
-	MaxPollerLabels = 64
+	// MaxPollerHeaders bounds the headers of an http poller.
+	MaxPollerHeaders = 64
 	// MaxPollerBody bounds the body an http poller sends.
 	MaxPollerBody = 64 << 10
 )
@@ -244,8 +244,8 @@ func (p *Poller) Validate() error {
 	if err := validatePollerLabels(p.Labels); err != nil {
 		return err
 	}
-	if len(p.Annotations) > MaxPollerLabels {
-		return alerts.Invalid("annotations", "at most %d annotations, got %d", MaxPollerLabels, len(p.Annotations))
+	if err := checkAnnotations("annotations", p.Annotations, alerts.ValidLabelName); err != nil {
+		return err
 	}
 	if p.FailAfter < 1 || p.FailAfter > MaxStreak {
 		return alerts.Invalid("fail_after", "must be 1 to %d, got %d", MaxStreak, p.FailAfter)
@@ -319,8 +319,8 @@ func (p *Poller) validateHTTP() error {
 	if !methodName.MatchString(p.Method) {
 		return alerts.Invalid("method", "must be an HTTP method in capitals, such as GET or POST, got %q", p.Method)
 	}
-	if len(p.Headers) > MaxPollerLabels {
-		return alerts.Invalid("headers", "at most %d headers, got %d", MaxPollerLabels, len(p.Headers))
+	if len(p.Headers) > MaxPollerHeaders {
+		return alerts.Invalid("headers", "at most %d headers, got %d", MaxPollerHeaders, len(p.Headers))
 	}
 	for _, name := range slices.Sorted(maps.Keys(p.Headers)) {
 		if !headerName.MatchString(name) {
@@ -382,18 +382,21 @@ func validateAddress(address string) error {
 	return nil
 }
 
-// validatePollerLabels checks a poller's own labels.
+// validatePollerLabels checks a poller's own labels: by the rules a
+// webhook's alert meets, less the empty values that a webhook's are
+// dropped for: a poller's are refused, so that its alerts carry what it
+// says.
 func validatePollerLabels(ls alerts.Labels) error {
-	if len(ls) > MaxPollerLabels {
-		return alerts.Invalid("labels", "at most %d labels, got %d", MaxPollerLabels, len(ls))
-	}
-	if err := ls.Validate("labels"); err != nil {
-		return err
+	for _, name := range slices.Sorted(maps.Keys(ls)) {
+		if ls[name] == "" {
+			return alerts.Invalid("labels["+strconv.Quote(name)+"]", "value is empty: leave the label out instead")
+		}
 	}
 	if _, ok := ls[PollerLabel]; ok {
 		return alerts.Invalid("labels["+strconv.Quote(PollerLabel)+"]", "is set by tocsin to the poller's name")
 	}
-	return nil
+	// Checked with the labels tocsin adds, which count toward the limit.
+	return checkLabels("labels", Poller{Name: "x", Labels: ls}.AlertLabels(nil))
 }
 
 // Source is the Source of the poller's alerts, "poller:NAME".

@@ -107,9 +107,12 @@ func TestPollerValidate(t *testing.T) {
 		{name: "query too long", kind: prom, change: func(p *sources.Poller) { p.Query = strings.Repeat("x", 16<<10+1) }, field: "query"},
 		{name: "bad label name", kind: http, change: func(p *sources.Poller) { p.Labels = alerts.Labels{"bad-name": "x"} }, field: `labels["bad-name"]`},
 		{name: "label poller", kind: http, change: func(p *sources.Poller) { p.Labels = alerts.Labels{"poller": "other"} }, field: `labels["poller"]`},
-		{name: "too many labels", kind: http, change: func(p *sources.Poller) { p.Labels = labelsOfSize(sources.MaxPollerLabels + 1) }, field: "labels"},
+		{name: "too many labels", kind: http, change: func(p *sources.Poller) { p.Labels = labelsOfSize(200) }, field: "labels"},
+		{name: "empty label value", kind: http, change: func(p *sources.Poller) { p.Labels = alerts.Labels{"team": ""} }, field: `labels["team"]`},
+		{name: "label value too long", kind: http, change: func(p *sources.Poller) { p.Labels = alerts.Labels{"team": strings.Repeat("x", 64<<10)} }, field: `labels["team"]`},
+		{name: "bad annotation name", kind: http, change: func(p *sources.Poller) { p.Annotations = map[string]string{"not a name!": "x"} }, field: `annotations["not a name!"]`},
 		{name: "too many annotations", kind: http, change: func(p *sources.Poller) {
-			p.Annotations = map[string]string(labelsOfSize(sources.MaxPollerLabels + 1))
+			p.Annotations = map[string]string(labelsOfSize(200))
 		}, field: "annotations"},
 		{name: "fail_after 0", kind: http, change: func(p *sources.Poller) { p.FailAfter = 0 }, field: "fail_after"},
 		{name: "fail_after too many", kind: http, change: func(p *sources.Poller) { p.FailAfter = sources.MaxStreak + 1 }, field: "fail_after"},

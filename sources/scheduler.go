@@ -314,9 +314,11 @@ func (t *term) schedule(p Poller, st PollerState) {
 	j := &job{term: t, poller: p, state: st, sched: sched, jitter: jitterOf(p.Name, sched), ctx: ctx, cancel: cancel}
 	j.state.Name = p.Name
 	j.state.NextRunAt = j.next(time.Now())
+	// Saved before the job is on the schedule, whose runs write the state
+	// from then on.
+	t.save(j.ctx, j.state)
 	j.entry = t.cron.Schedule(sched, j)
 	t.jobs[p.ID] = j
-	t.save(j.ctx, j.state)
 }
 
 // unschedule takes job j off the schedule, cancels its run in flight and
@@ -445,25 +447,52 @@ func (j *job) run() {
 	next.Node = t.node
 	next.NextRunAt = j.next(time.Now())
 	if len(events) > 0 {
+		// Until the events are known to be committed, the state the store
+		// holds must not lose an alert: one about to fire is saved as
+		// firing first, so that whoever runs the poller next resolves it
+		// in time, and one about to resolve stays firing, so that it is
+		// resolved again. Either repeat is harmless to the alert queue.
+		cautious := keepUnresolved(j.state, next, events)
+		if firingGrew(j.state, cautious) {
+			t.save(j.ctx, cautious)
+		}
 		if err := t.submit(j.ctx, events); err != nil {
+			// The events may or may not be committed: the cautious state
+			// covers both.
+			j.state = cautious
 			if j.ctx.Err() != nil {
 				return
 			}
-			next = keepUnresolved(j.state, next, events)
-			next.LastError = joinError(next.LastError, "alerts not stored: "+err.Error())
+			j.state.LastError = joinError(next.LastError, "alerts not stored: "+err.Error())
 			t.log.Warn("pollers: hand a run's alerts to the alert queue; the next run tries again",
 				"poller", p.Name, "events", len(events), "err", err)
-		} else {
-			logEvents(t.log, p, result, events)
+			t.save(j.ctx, j.state)
+			return
 		}
+		logEvents(t.log, p, result, events)
 	}
 	j.state = next
 	t.save(j.ctx, next)
 }
 
-// next returns when the run after now is due, its jitter included.
+// firingGrew reports whether next has an alert firing that prev does not.
+func firingGrew(prev, next PollerState) bool {
+	firing := make(map[alerts.Fingerprint]bool, len(prev.Series))
+	for _, s := range prev.Series {
+		firing[s.Fingerprint] = s.Firing
+	}
+	for _, s := range next.Series {
+		if s.Firing && !firing[s.Fingerprint] {
+			return true
+		}
+	}
+	return false
+}
+
+// next returns when the run after now is due, its jitter included. The
+// schedule is read in UTC, as cron runs it.
 func (j *job) next(now time.Time) time.Time {
-	return j.sched.Next(now).Add(j.jitter)
+	return j.sched.Next(now.UTC()).Add(j.jitter)
 }
 
 // keepUnresolved returns next with the alerts that events would have
@@ -512,7 +541,7 @@ func logEvents(log *slog.Logger, p Poller, r CheckResult, events []alerts.Event)
 // scheduled time: spread by the name's hash over a tenth of its interval,
 // at most maxJitter.
 func jitterOf(name string, sched cron.Schedule) time.Duration {
-	first := sched.Next(time.Now())
+	first := sched.Next(time.Now().UTC())
 	window := min(sched.Next(first).Sub(first)/10, maxJitter)
 	if window <= 0 {
 		return 0

@@ -26,11 +26,23 @@ type pipeline struct {
 	db      *storage.DB
 	sched   *sources.Scheduler
 	metrics *prometheus.Registry
+	// stopTerm ends the scheduler's term, and waits for it.
+	stopTerm func()
 }
 
 // startPipeline starts a scheduler allowing maxConcurrent checks on a fresh
 // SQLite store, and stops it when the test ends.
 func startPipeline(t *testing.T, maxConcurrent int) *pipeline {
+	t.Helper()
+	p := newPipeline(t, maxConcurrent, nil)
+	p.startTerm(t)
+	return p
+}
+
+// newPipeline makes a pipeline whose scheduler hands its events to
+// wrap(the alert queue), or to the queue itself when wrap is nil. Its
+// scheduler runs nothing until startTerm.
+func newPipeline(t *testing.T, maxConcurrent int, wrap func(sources.AlertSubmitter) sources.AlertSubmitter) *pipeline {
 	t.Helper()
 	target := testdb.SQLite(t)
 	db, err := storage.Open(t.Context(), storage.Options{Driver: target.Driver, DSN: target.DSN, MaxOpenConns: 4})
@@ -45,33 +57,46 @@ func startPipeline(t *testing.T, maxConcurrent int) *pipeline {
 		t.Fatal(err)
 	}
 	queue := alerts.NewAlertQueue(alerts.AlertQueueOptions{Store: db, Routing: rules})
+	var submitter sources.AlertSubmitter = queue
+	if wrap != nil {
+		submitter = wrap(queue)
+	}
 	checker := sources.NewChecker(sources.CheckerOptions{})
-	p := &pipeline{db: db, metrics: prometheus.NewRegistry()}
+	p := &pipeline{db: db, metrics: prometheus.NewRegistry(), stopTerm: func() {}}
 	p.sched = sources.NewScheduler(sources.SchedulerOptions{
-		Store: db, Alerts: queue, Checker: checker, MaxConcurrent: maxConcurrent,
+		Store: db, Alerts: submitter, Checker: checker, MaxConcurrent: maxConcurrent,
 		Node: "test-node", Reload: time.Hour, Metrics: p.metrics,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	var workers, scheduler sync.WaitGroup
+	var workers sync.WaitGroup
 	workers.Go(func() { queue.Run(ctx) })
 	workers.Go(func() { rules.Run(ctx) })
-	schedCtx, stopSched := context.WithCancel(ctx)
-	scheduler.Go(func() {
-		if err := p.sched.Run(schedCtx); err != nil {
-			t.Errorf("Scheduler.Run: %v", err)
-		}
-	})
 	t.Cleanup(func() {
 		// The scheduler stops first, as in the app: its runs hand events
 		// to the alert queue.
-		stopSched()
-		scheduler.Wait()
+		p.stopTerm()
 		cancel()
 		workers.Wait()
 		checker.CloseIdleConnections()
 		db.Close()
 	})
 	return p
+}
+
+// startTerm runs the scheduler, as a node does when it takes the lead,
+// until stopTerm or the test's end.
+func (p *pipeline) startTerm(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var term sync.WaitGroup
+	term.Go(func() {
+		if err := p.sched.Run(ctx); err != nil {
+			t.Errorf("Scheduler.Run: %v", err)
+		}
+	})
+	p.stopTerm = func() {
+		cancel()
+		term.Wait()
+	}
 }
 
 // add creates a poller and tells the scheduler, as the API does.
@@ -173,6 +198,8 @@ func TestSchedulerFiresOnceAndResolves(t *testing.T) {
 		list := p.alertsOf(t, "api")
 		return len(list) == 1 && list[0].State == alerts.StateResolved
 	})
+	// The state is written once the resolve is committed.
+	waitFor(t, 5*time.Second, "the state to say so", func() bool { return p.state(t, poller.ID).FiringSeries() == 0 })
 	st := p.state(t, poller.ID)
 	if st.Successes < 2 || st.Outcome != sources.OutcomeSuccess || st.Node != "test-node" || st.NextRunAt.IsZero() {
 		t.Errorf("state after recovery = %+v", st)
@@ -413,4 +440,56 @@ func TestSchedulerPrometheusSeries(t *testing.T) {
 	if s := byInstance(); len(s) != 2 {
 		t.Errorf("alerts = %v, want one per series", s)
 	}
+}
+
+// slowAnswer commits events through the alert queue and then, while
+// hanging is set, does not answer until the run's context ends: a commit
+// whose answer is lost.
+type slowAnswer struct {
+	queue     sources.AlertSubmitter
+	hanging   atomic.Bool
+	committed atomic.Int64
+}
+
+// Submit commits the events, then waits for ctx while hanging is set.
+func (s *slowAnswer) Submit(ctx context.Context, events []alerts.Event) error {
+	if err := s.queue.Submit(context.WithoutCancel(ctx), events); err != nil {
+		return err
+	}
+	s.committed.Add(1)
+	if !s.hanging.Load() {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A node that loses the lead after a firing it handed over is committed,
+// but before it hears so, leaves a state that says the alert fires: the
+// next leader resolves it when the target recovers.
+func TestSchedulerFiringCommittedAsTheTermEnds(t *testing.T) {
+	t.Parallel()
+	slow := &slowAnswer{}
+	slow.hanging.Store(true)
+	p := newPipeline(t, 4, func(q sources.AlertSubmitter) sources.AlertSubmitter {
+		slow.queue = q
+		return slow
+	})
+	target := newSwitchable(t)
+	target.down.Store(true)
+	poller := p.add(t, httpPoller("cut", target.URL, 1, 1))
+	p.startTerm(t)
+	waitFor(t, 10*time.Second, "the firing to be committed", func() bool { return slow.committed.Load() > 0 })
+	p.stopTerm()
+	if st := p.state(t, poller.ID); st.FiringSeries() != 1 {
+		t.Fatalf("state after the term = %+v, want the alert firing", st)
+	}
+
+	slow.hanging.Store(false)
+	target.down.Store(false)
+	p.startTerm(t)
+	waitFor(t, 10*time.Second, "the alert to resolve", func() bool {
+		list := p.alertsOf(t, "cut")
+		return len(list) == 1 && list[0].State == alerts.StateResolved
+	})
 }
