@@ -278,11 +278,21 @@ func (s *Server) updatePoller(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// The state is read first, so that a store that fails to answer it
+	// fails the request before the update is committed, not after.
+	states, err := s.store.PollerStates(c.Request().Context(), []int64{id})
+	if err != nil {
+		return err
+	}
 	if p, err = s.store.UpdatePoller(c.Request().Context(), actor(c), p); err != nil {
 		return err
 	}
 	s.apply(c, objectPoller, p.ID, storage.ActionUpdate, p.Version)
-	return s.answerPoller(c, http.StatusOK, p)
+	var st sources.PollerState
+	if len(states) > 0 {
+		st = states[0]
+	}
+	return answerObject(c, http.StatusOK, newPollerView(p, st), p.Version)
 }
 
 // deletePoller deletes a poller: the leader resolves the alerts it fired.
