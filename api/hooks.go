@@ -161,7 +161,7 @@ func (s *Server) hookSource(c echo.Context, name string) (sources.Source, error)
 	if alerts.ValidateName("source", name) != nil {
 		return sources.Source{}, errUnknownSource
 	}
-	src, err := s.store.SourceByName(c.Request().Context(), name)
+	src, err := s.sources.get(c.Request().Context(), name)
 	switch {
 	case errors.Is(err, alerts.ErrNotFound):
 		s.log.Warn("webhook refused: no such source", "source", name, "remote_ip", c.RealIP())

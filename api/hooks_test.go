@@ -345,3 +345,36 @@ func TestHookRefusals(t *testing.T) {
 		}
 	})
 }
+
+// Sources are kept for a few seconds after a webhook reads them; a change
+// made through this node's API takes effect on its webhooks at once.
+func TestHookSourceChangesTakeEffectAtOnce(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, target testdb.Target) {
+		e := startWith(t, target, startOptions{})
+		am := e.newBearerSource("am", "alertmanager")
+		body := readSample(t, "alertmanager-firing.json")
+		if r := e.post("/hooks/am", am, body); r.status != http.StatusAccepted {
+			t.Fatalf("webhook: %d %s", r.status, r.body)
+		}
+
+		var stored map[string]any
+		e.do("GET", fmt.Sprintf("/api/v1/sources/%d", am.ID), e.admin, nil).decode(t, http.StatusOK, &stored)
+		stored["secret"] = "a-new-secret-0123456789"
+		if r := e.do("PUT", fmt.Sprintf("/api/v1/sources/%d", am.ID), e.admin, stored); r.status != http.StatusOK {
+			t.Fatalf("update the secret: %d %s", r.status, r.body)
+		}
+		if r := e.post("/hooks/am", am, body); r.status != http.StatusUnauthorized {
+			t.Errorf("the old secret after the change: %d, want 401", r.status)
+		}
+		if r := e.do("POST", "/hooks/am", "a-new-secret-0123456789", body); r.status != http.StatusAccepted {
+			t.Errorf("the new secret: %d %s, want 202", r.status, r.body)
+		}
+
+		if r := e.do("DELETE", fmt.Sprintf("/api/v1/sources/%d", am.ID), e.admin, nil); r.status != http.StatusNoContent {
+			t.Fatalf("delete the source: %d %s", r.status, r.body)
+		}
+		if r := e.do("POST", "/hooks/am", "a-new-secret-0123456789", body); r.status != http.StatusUnauthorized {
+			t.Errorf("a deleted source's webhook: %d, want 401", r.status)
+		}
+	})
+}

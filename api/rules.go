@@ -26,6 +26,9 @@ func (noRules) Snapshot() *alerts.Snapshot {
 // it (at the latest at its next resync from the store); that is worth a
 // warning, not an error, since the write itself succeeded.
 func (s *Server) apply(c echo.Context, object string, id int64, action string, version int64) {
+	if object == objectSource {
+		s.sources.clear()
+	}
 	change := alerts.ConfigChange{Object: object, ID: id, Action: action, Version: version}
 	if err := s.rules.Apply(c.Request().Context(), change); err != nil {
 		s.log.Warn("change committed but not yet in effect when answered",

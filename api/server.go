@@ -136,10 +136,12 @@ type Options struct {
 // Server is tocsin's HTTP API. Its Handler is served by an http.Server that
 // the caller owns.
 type Server struct {
-	echo      *echo.Echo
-	store     Store
-	rules     Rules
-	alerts    AlertQueue
+	echo   *echo.Echo
+	store  Store
+	rules  Rules
+	alerts AlertQueue
+	// sources are the sources webhooks name, kept for a few seconds.
+	sources   *sourceCache
 	maxAlerts int
 	hooks     *hookMetrics
 	now       func() time.Time
@@ -181,6 +183,7 @@ func New(opts Options) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.sources = newSourceCache(opts.Store.SourceByName, time.Now)
 	e.HTTPErrorHandler = s.handleError
 
 	e.Pre(dropBadRequestID)
