@@ -69,10 +69,14 @@ func TestRequestLog(t *testing.T) {
 		if got := r.header.Get("X-Request-Id"); got != "abc-123" {
 			t.Errorf("X-Request-Id %q, want the client's abc-123 back", got)
 		}
-		line := testlog.WaitFor(t, e.log, regexp.MustCompile(`msg=request method=GET path=/api/v1/users/1 status=200 latency=\S+ request_id=abc-123 remote_ip=(\S+)`), nil)
+		line := testlog.WaitFor(t, e.log, regexp.MustCompile(`level=DEBUG msg=request method=GET path=/api/v1/users/1 status=200 latency=\S+ request_id=abc-123 remote_ip=(\S+)`), nil)
 		if line[1] != "127.0.0.1" {
 			t.Errorf("remote_ip %s, want the peer 127.0.0.1, not a forged header", line[1])
 		}
+
+		// A client's error is news at info level.
+		e.do("GET", "/nowhere", "", nil).wantError(t, 404, "not_found", "")
+		testlog.WaitFor(t, e.log, regexp.MustCompile(`level=INFO msg=request method=GET path=/nowhere status=404 `), nil)
 
 		long := strings.Repeat("x", 500)
 		r = e.do("GET", "/healthz", "", nil, "X-Request-Id", long+` level=ERROR msg="forged"`)

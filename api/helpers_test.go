@@ -91,7 +91,7 @@ func startWith(t testing.TB, target testdb.Target, o startOptions) *env {
 		t.Fatal(err)
 	}
 	log := &testlog.Buffer{}
-	logger := slog.New(slog.NewTextHandler(log, nil))
+	logger := slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	// The queues and the push hub run as the app runs them, over the same
 	// store and clock, in goroutines the test owns: the hub is the alert
