@@ -134,9 +134,13 @@ func (db *DB) writeTargets(ctx context.Context, tx *sql.Tx, r alerts.Route, fres
 }
 
 // nextPosition returns the position after the last route's, 1 when there
-// are none. On MySQL it locks the last route and the gap after it, so that
-// a concurrent create waits instead of taking the same position.
+// are none. On MySQL it first locks the routes' row of sequences, so that
+// concurrent creates take turns, then the last route and the gap after it.
 func (db *DB) nextPosition(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var turn int64
+	if err := tx.QueryRowContext(ctx, `SELECT next_id FROM sequences WHERE name = 'routes'`+db.dialect.forUpdate).Scan(&turn); err != nil {
+		return 0, fmt.Errorf("storage: take the routes' turn: %w", err)
+	}
 	var last int64
 	err := tx.QueryRowContext(ctx, `SELECT position FROM routes ORDER BY position DESC LIMIT 1`+db.dialect.forUpdate).Scan(&last)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
