@@ -8,7 +8,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build test lint fuzz bench run tidy-check
+.PHONY: help build test lint fuzz bench bench-micro run tidy-check
 
 help: ## Show this list of targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -34,7 +34,10 @@ fuzz: ## Run every Fuzz* target for FUZZTIME each (default 30s)
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg" </dev/null || exit 1; \
 	done
 
-bench: ## Run all benchmarks (no tests) with allocation counts
+bench: ## Short standard tocsin-bench runs on SQLite and MariaDB, then the micro-benchmarks
+	GO=$(GO) bash scripts/bench.sh
+
+bench-micro: ## Run all Go benchmarks (no tests) with allocation counts
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 run: ## Run the server with CONFIG (default config.yaml)

@@ -3,6 +3,7 @@ package alerts_test
 import (
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -281,27 +282,72 @@ func TestSnapshotTeamEdgeCases(t *testing.T) {
 	}
 }
 
-// BenchmarkResolve evaluates a label set against 100 routes, most of which do
-// not match, and 50 silences.
+// BenchmarkResolve evaluates a typical label set against the routes of a
+// snapshot: 100 routes, most of which do not match, and 50 silences; then
+// 1,000 routes of 2 or 3 matchers each, one per team, with no silences,
+// where the alert's route is near the end, and where no route matches.
 func BenchmarkResolve(b *testing.B) {
+	b.Run("100_routes_50_silences", func(b *testing.B) {
+		rules := alerts.Rules{}
+		for i := range 100 {
+			name := "svc" + strings.Repeat("x", i%10)
+			rules.Routes = append(rules.Routes, alerts.Route{
+				ID: int64(i + 1), Name: name, Users: []int64{int64(i + 1)}, Enabled: true, Continue: i%7 == 0,
+				Matchers: mustMatchers(b, `{service="`+name+`", severity=~"critical|page"}`),
+			})
+		}
+		for i := range 50 {
+			rules.Silences = append(rules.Silences, alerts.Silence{
+				ID: int64(i + 1), Matchers: mustMatchers(b, `{host="h`+strings.Repeat("x", i)+`"}`),
+				StartsAt: routingNow.Add(-time.Hour), EndsAt: routingNow.Add(time.Hour),
+			})
+		}
+		s := alerts.NewSnapshot(1, rules, routingNow)
+		ls := alerts.Labels{"service": "svcxxxxxxxxx", "severity": "page", "host": "web1"}
+		b.ReportAllocs()
+		for b.Loop() {
+			s.Resolve(ls)
+		}
+	})
+	s := alerts.NewSnapshot(1, thousandRoutes(b), routingNow)
+	for _, c := range []struct {
+		name  string
+		team  string
+		users []int64
+	}{
+		{"1000_routes_match_near_end", "team-990", []int64{991}},
+		{"1000_routes_no_match", "team-none", nil},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			ls := alerts.Labels{
+				"alertname": "HighLatency", "service": "checkout", "severity": "page", "team": c.team,
+				"env": "prod", "instance": "checkout-7f9c:8080", "job": "checkout", "cluster": "prod-eu-1",
+			}
+			if users, _ := s.Resolve(ls); !slices.Equal(users, c.users) {
+				b.Fatalf("Resolve = %v, want %v", users, c.users)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				s.Resolve(ls)
+			}
+		})
+	}
+}
+
+// thousandRoutes returns 1,000 enabled routes, route i for team-i's alerts
+// and user i+1, with 2 or 3 matchers of every match type but !=.
+func thousandRoutes(b *testing.B) alerts.Rules {
 	rules := alerts.Rules{}
-	for i := range 100 {
-		name := "svc" + strings.Repeat("x", i%10)
+	for i := range 1000 {
+		team := "team-" + strconv.Itoa(i)
+		ms := `{team="` + team + `", severity=~"critical|page"}`
+		if i%2 == 1 {
+			ms = `{team="` + team + `", severity=~"critical|page", env!~"dev|staging"}`
+		}
 		rules.Routes = append(rules.Routes, alerts.Route{
-			ID: int64(i + 1), Name: name, Users: []int64{int64(i + 1)}, Enabled: true, Continue: i%7 == 0,
-			Matchers: mustMatchers(b, `{service="`+name+`", severity=~"critical|page"}`),
+			ID: int64(i + 1), Name: team, Users: []int64{int64(i + 1)}, Enabled: true,
+			Matchers: mustMatchers(b, ms),
 		})
 	}
-	for i := range 50 {
-		rules.Silences = append(rules.Silences, alerts.Silence{
-			ID: int64(i + 1), Matchers: mustMatchers(b, `{host="h`+strings.Repeat("x", i)+`"}`),
-			StartsAt: routingNow.Add(-time.Hour), EndsAt: routingNow.Add(time.Hour),
-		})
-	}
-	s := alerts.NewSnapshot(1, rules, routingNow)
-	ls := alerts.Labels{"service": "svcxxxxxxxxx", "severity": "page", "host": "web1"}
-	b.ReportAllocs()
-	for b.Loop() {
-		s.Resolve(ls)
-	}
+	return rules
 }
