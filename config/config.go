@@ -233,7 +233,7 @@ func Default() Config {
 		Hooks:   Hooks{MaxAlerts: 1000},
 		Storage: Storage{Driver: "sqlite", DSN: "./data/tocsin.db", MaxOpenConns: 20},
 		Queues: Queues{
-			Alert:  AlertQueue{Size: 10000, Workers: 4, MaxBatch: 500},
+			Alert:  AlertQueue{Size: 10000, Workers: 2, MaxBatch: 500},
 			Config: ConfigQueue{Size: 1000},
 		},
 		Push: Push{
