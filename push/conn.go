@@ -59,7 +59,10 @@ type conn struct {
 // newConn returns a connection, in replay mode, for ws, which the hub
 // upgraded from r for s.
 func newConn(h *Hub, ws *websocket.Conn, s Session, r *http.Request) *conn {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	// Not derived from r's context: the connection outlives the request,
+	// and holding r's context would keep the HTTP server's state of the
+	// request alive as long as the connection.
+	ctx, cancel := context.WithCancel(context.Background())
 	return &conn{
 		hub:     h,
 		ws:      ws,

@@ -27,13 +27,16 @@
 //   - Notify, ConfigApplied, CloseToken and CloseUser may be called from any
 //     goroutine, at any time, and never block on a connection: they only
 //     queue messages and start goroutines.
-//   - Serve runs on the HTTP handler's goroutine, which becomes the
-//     connection's reader (and, during the replay, its only writer), and
-//     returns once the connection is closed and every goroutine it started
-//     has returned.
+//   - Serve runs on the HTTP handler's goroutine, which is the
+//     connection's only writer during the hello and the replay; then it
+//     starts the connection's reader goroutine and returns. The reader
+//     ends the connection when it ends, and the hub counts it in its
+//     serving group until then: Shutdown (and Run, as it returns) waits
+//     for every reader.
 //   - Each connection has at most one writer goroutine, started when a
 //     message is queued and gone when its queue is empty, and a closer
-//     goroutine while a close frame is being sent. Serve waits for both.
+//     goroutine while a close frame is being sent. The reader waits for
+//     both before the connection leaves its group.
 //   - Run must be called once: it pings (from a goroutine of its own, so
 //     that a slow store never delays a ping), sweeps revoked and expired
 //     tokens and fills delivery gaps. When its context ends it closes what

@@ -189,10 +189,13 @@ func NewHub(opts Options) *Hub {
 }
 
 // Serve upgrades the request to a WebSocket (the caller has authenticated
-// it and checked its Origin) and runs the connection until it closes; since
-// < 0 means "no since given". It returns when the connection is closed and
-// its goroutines have returned. Upgrade failures are answered by gorilla
-// (400); once Shutdown has begun it answers 503 before upgrading.
+// it and checked its Origin), sends the hello and the replay from since
+// (< 0 means "no since given"), and returns, leaving the connection to a
+// reader goroutine of the hub's, which Shutdown waits for. The handler's
+// goroutine, deep in the HTTP server's stack, and the HTTP server's state
+// of the request are so freed while the connection lasts: an idle
+// connection costs one shallow goroutine. Upgrade failures are answered by
+// gorilla (400); once Shutdown has begun it answers 503 before upgrading.
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, s Session, since int64) {
 	if h.isClosing() {
 		refuse(w)
@@ -210,11 +213,13 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, s Session, since int
 		c.cut()
 		return
 	}
-	defer h.serving.Done()
 	c.log.Info("push: connection opened", slog.Int64("since", since))
 	c.replay(since)
-	c.readLoop()
-	c.finish()
+	go func() {
+		defer h.serving.Done()
+		c.readLoop()
+		c.finish()
+	}()
 }
 
 // refuse answers a request with 503 in the API's JSON error shape.
