@@ -31,7 +31,7 @@ REQUIRE_MYSQL=${TOCSIN_BENCH_REQUIRE_MYSQL:-0}
 RUNS=(
 	"ingest-100|ingest --alerts-per-request 100 --concurrency 8 --duration 5s"
 	"ingest-1|ingest --alerts-per-request 1 --concurrency 16 --duration 5s"
-	"e2e|e2e --users 50 --conns-per-user 2 --rate 2000 --duration 5s"
+	"e2e|e2e --users 50 --conns-per-user 2 --rate 11000 --concurrency 32 --duration 5s"
 	"idle|idle --connections 2000 --hold 3s"
 )
 
@@ -304,7 +304,9 @@ print_table() {
 	BEGIN {
 		want["ingest-100"] = 30000; p99["ingest-100"] = 100; target["ingest-100"] = ">= 30000 alerts/s, p99 <= 100 ms"
 		want["ingest-1"] = 8500; p99["ingest-1"] = 10; target["ingest-1"] = ">= 8500 requests/s, p99 <= 10 ms"
-		p99["e2e"] = 50; target["e2e"] = "p99 <= 50 ms, none lost (22000 deliveries/s at full rate)"
+		# The run offers exactly the target rate, so it is judged as kept
+		# up with at 98% of it (the figure runs to the last receive).
+		want["e2e"] = 21560; p99["e2e"] = 50; target["e2e"] = ">= 22000 deliveries/s, p99 <= 50 ms, none lost"
 		kib["idle"] = 8; target["idle"] = "<= 8 KiB/conn (at 15000 conns)"
 		tput["ingest-100"] = "alerts_per_s"; unit["ingest-100"] = "alerts"
 		tput["ingest-1"] = "requests_per_s"; unit["ingest-1"] = "requests"
@@ -332,7 +334,8 @@ print_table() {
 		printf fmt, store, run, show(f, kt, "%.0f " unit[run]), show(f, kp, "%.2f"), show(f, kk, "%.2f"), verdict, target[run]
 	}' "$results"
 	echo "Targets are issue 7's, for MariaDB on a 2-core machine; the runs here are short (5 s),"
-	echo "e2e offers 2000 alerts/s (its throughput is not judged) and idle holds 2000 connections."
+	echo "e2e offers the target's 11000 alerts/s (22000 deliveries/s) and passes at 98% of it;"
+	echo "idle holds 2000 connections."
 }
 
 # micro runs the Go benchmarks of every package that has some.
