@@ -13,10 +13,11 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// conn is one WebSocket connection. The goroutine that runs Serve reads it
-// (and writes the hello and the replay); a writer goroutine, started when a
-// message is queued, writes the queue; a closer goroutine sends the close
-// frame when the server closes it. Serve waits for both before it returns.
+// conn is one WebSocket connection. The goroutine that runs Serve writes
+// the hello and the replay, then starts the reader goroutine, which reads
+// it; a writer goroutine, started when a message is queued, writes the
+// queue; a closer goroutine sends the close frame when the server closes
+// it. The reader waits for both before the connection leaves its group.
 type conn struct {
 	hub     *Hub
 	ws      *websocket.Conn
