@@ -24,6 +24,9 @@ type sourceCache struct {
 
 	mu      sync.RWMutex
 	entries map[string]cachedSource
+	// generation counts the clears: a read from the store that began
+	// before a clear, and so may hold the source as it was, is not kept.
+	generation uint64
 }
 
 // cachedSource is a source and when it was read.
@@ -43,20 +46,21 @@ func (c *sourceCache) get(ctx context.Context, name string) (sources.Source, err
 	now := c.now()
 	c.mu.RLock()
 	e, ok := c.entries[name]
+	generation := c.generation
 	c.mu.RUnlock()
 	if ok && now.Sub(e.readAt) < sourceTTL && !now.Before(e.readAt) {
 		return e.source, nil
 	}
 	src, err := c.read(ctx, name)
-	if err != nil {
-		c.mu.Lock()
-		delete(c.entries, name)
-		c.mu.Unlock()
-		return sources.Source{}, err
-	}
 	c.mu.Lock()
-	c.entries[name] = cachedSource{source: src, readAt: now}
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	switch {
+	case err != nil:
+		delete(c.entries, name)
+		return sources.Source{}, err
+	case c.generation == generation:
+		c.entries[name] = cachedSource{source: src, readAt: now}
+	}
 	return src, nil
 }
 
@@ -64,5 +68,6 @@ func (c *sourceCache) get(ctx context.Context, name string) (sources.Source, err
 func (c *sourceCache) clear() {
 	c.mu.Lock()
 	clear(c.entries)
+	c.generation++
 	c.mu.Unlock()
 }
