@@ -16,10 +16,10 @@ import (
 // PushHub is live push over WebSocket: *push.Hub implements it.
 type PushHub interface {
 	// Serve upgrades r, which the server has authenticated and whose Origin
-	// it has checked, to a WebSocket, and runs the connection for s until it
-	// closes; since < 0 means the client gave none. It answers the request
-	// itself when it refuses it (400 for a bad upgrade, 503 when shutting
-	// down).
+	// it has checked, to a WebSocket for s, sends what the client missed
+	// since since (< 0 means the client gave none), and returns, leaving the
+	// connection to the hub until it closes. It answers the request itself
+	// when it refuses it (400 for a bad upgrade, 503 when shutting down).
 	Serve(w http.ResponseWriter, r *http.Request, s push.Session, since int64)
 	// CloseToken closes at once every connection opened with the token.
 	CloseToken(tokenID int64)

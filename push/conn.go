@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -366,6 +367,28 @@ func (c *conn) isClosing() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.closing
+}
+
+// readRecovering runs readLoop, and turns a panic in it (a bug behind a
+// frame's handling) into the end of this connection, with 1011 (internal
+// error), logged with its stack: the reader runs outside the HTTP
+// handler's recovery, and a panic must not end the server.
+func (c *conn) readRecovering() {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("push: the reader panicked; closing the connection",
+				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			c.close(causeInternal)
+			// Wait for the peer's close frame, as readLoop would: the
+			// close's read deadline bounds the wait.
+			for {
+				if _, _, err := c.ws.NextReader(); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	c.readLoop()
 }
 
 // readLoop reads and handles the client's frames until the connection

@@ -503,3 +503,22 @@ func TestUpgradeRefused(t *testing.T) {
 
 // itoa formats an ID.
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A panic behind a command ends that connection with 1011 (internal
+// error), not the server: the reader runs outside any HTTP handler's
+// recovery, and recovers on its own.
+func TestReaderPanic(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testdb.SQLite(t), envOptions{})
+	alice := e.newUser("alice", auth.RoleResponder, nil)
+	e.actor.panics = true
+	c := e.dial(alice, "")
+	c.hello(alice, 0)
+	c.send(`{"type":"ack","alert_id":7}`)
+	c.wantClose(websocket.CloseInternalServerErr, "internal error")
+	testlog.WaitFor(t, e.log, regexp.MustCompile(`push: the reader panicked`), nil)
+
+	e.actor.panics = false
+	again := e.dial(alice, "")
+	again.hello(alice, 0)
+}

@@ -186,9 +186,14 @@ type actor struct {
 	notify func([]alerts.Notification)
 	// fail, when set, is what Act returns.
 	fail error
+	// panics, when set, makes Act panic: a bug behind a command.
+	panics bool
 }
 
 func (a *actor) Act(ctx context.Context, act alerts.Action) (alerts.Alert, error) {
+	if a.panics {
+		panic("a bug behind the command")
+	}
 	if a.fail != nil {
 		return alerts.Alert{}, a.fail
 	}

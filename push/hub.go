@@ -217,7 +217,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, s Session, since int
 	c.replay(since)
 	go func() {
 		defer h.serving.Done()
-		c.readLoop()
+		c.readRecovering()
 		c.finish()
 	}()
 }
