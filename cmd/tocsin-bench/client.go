@@ -15,17 +15,23 @@ import (
 )
 
 // apiClient calls tocsin's REST API as an admin, to set up what a run
-// needs.
+// needs, over loopback connections of its own.
 type apiClient struct {
-	base  string
-	token string
-	http  *http.Client
+	base      string
+	token     string
+	http      *http.Client
+	transport *http.Transport
 }
 
-// newAPIClient returns a client of the API at c.url with c.token.
+// newAPIClient returns a client of the API at c.url with c.token; close
+// ends its idle connections.
 func newAPIClient(c common) *apiClient {
-	return &apiClient{base: c.url, token: c.token, http: &http.Client{Timeout: 30 * time.Second}}
+	t := loopbackTransport(8)
+	return &apiClient{base: c.url, token: c.token, http: loopbackClient(t, 30*time.Second), transport: t}
 }
+
+// close closes the client's idle connections.
+func (a *apiClient) close() { a.transport.CloseIdleConnections() }
 
 // do sends a JSON request and decodes a 2xx answer into out (when not
 // nil); any other answer is an error that quotes the body.

@@ -51,12 +51,20 @@ type e2eConfig struct {
 // waits up to --drain for every notification to arrive.
 //
 // latency is, for each fired notification, its receive time (when the
-// client has read the whole frame) less the alert's send time, which the
-// sender stamps in the annotation bench_sent_unix_nano just before it
-// writes the webhook request; both are this machine's clock. It covers the
-// request's transfer, parsing, queueing and commit, routing, the push and
-// the frame's transfer. A sender that falls behind its schedule stamps the
-// time it actually sends, so the wait for a free sender is not in it.
+// client has read the whole frame) less the alert's scheduled send time:
+// when the pacing made its webhook request due, which the sender stamps in
+// the annotation bench_sent_unix_nano; both are this machine's clock. It
+// covers the request's transfer, parsing, queueing and commit, routing,
+// the push and the frame's transfer, and also the client's own backlog: a
+// request that waited for a free sender still carries its due time, so a
+// server that answers slowly is not measured only at the pace it allowed
+// (no coordinated omission).
+//
+// max_send_lag_ms is the longest a request waited past its due time for a
+// free sender. alerts_unsent are the alerts of requests that came due but
+// were never sent, because the senders fell behind and the run's time (the
+// duration and a second's grace) ran out; above 2% of the alerts due they
+// are a problem, since the run did not offer the --rate it names.
 //
 // deliveries_per_s is fired notifications received over the time from the
 // first send to the last receive; alerts_sent_per_s is alerts answered 202
@@ -130,6 +138,7 @@ type e2eUser struct {
 // reports.
 func runE2E(ctx context.Context, c common, cfg e2eConfig) (*result, error) {
 	api := newAPIClient(c)
+	defer api.close()
 	run := runID()
 	if cfg.source == "" {
 		secret, err := api.createSource(ctx, run)
@@ -145,7 +154,7 @@ func runE2E(ctx context.Context, c common, cfg e2eConfig) (*result, error) {
 	if err := checkRouting(ctx, api, run, users); err != nil {
 		return nil, err
 	}
-	fl, err := dialFleet(ctx, c.url, users, cfg.connsPerUser, cfg.requests()*cfg.perRequest/cfg.users+16)
+	fl, err := dialFleet(ctx, c.url, users, cfg.connsPerUser, int64(cfg.requests())*int64(cfg.perRequest))
 	if err != nil {
 		return nil, err
 	}
@@ -154,14 +163,13 @@ func runE2E(ctx context.Context, c common, cfg e2eConfig) (*result, error) {
 	s := newE2ESender(c.url, run, cfg)
 	stopProgress := startProgress(ctx, c.stderr, e2eProgress(s, fl))
 	sent := s.run(ctx)
-	want := sent.acceptedPerUser()
-	drained := drain(ctx, fl, want, cfg.drain)
+	drained := drain(ctx, fl, sent, cfg.drain)
 	stopProgress()
 	fl.stop()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return e2eReport(cfg, s, sent, fl, want, drained), nil
+	return e2eReport(cfg, s, sent, fl, drained), nil
 }
 
 // e2eProgress returns the progress line of a run: time since the start,
@@ -230,15 +238,19 @@ func checkRouting(ctx context.Context, api *apiClient, run string, users []e2eUs
 	return nil
 }
 
-// drain waits until every connection has received what it should, or for
-// at most timeout, and returns how long it waited.
-func drain(ctx context.Context, fl *fleet, want []int64, timeout time.Duration) time.Duration {
+// drain waits until every connection has received each of its user's
+// accepted alerts, or has ended, or for at most timeout, and returns how
+// long it waited. Only the accepted alerts count: those of uncertain
+// requests may never come, and when they do they must not stand in for
+// an accepted one still on its way.
+func drain(ctx context.Context, fl *fleet, sent sentAlerts, timeout time.Duration) time.Duration {
 	start := time.Now()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for !fl.received(want) {
+	next := fl.firstAlerts()
+	for !fl.received(sent, next) {
 		select {
 		case <-ctx.Done():
 			return time.Since(start)
@@ -251,8 +263,10 @@ func drain(ctx context.Context, fl *fleet, want []int64, timeout time.Duration) 
 }
 
 // e2eReport makes the result of a run: its figures, and its problems.
-func e2eReport(cfg e2eConfig, s *e2eSender, sent sentAlerts, fl *fleet, want []int64, drained time.Duration) *result {
+func e2eReport(cfg e2eConfig, s *e2eSender, sent sentAlerts, fl *fleet, drained time.Duration) *result {
 	r := &result{mode: "e2e"}
+	want := sent.acceptedPerUser()
+	unsent, due := sent.unsent(), sent.total()
 	var got, others, expected int64
 	var last time.Time
 	logs := make([]connLog, len(fl.conns))
@@ -274,6 +288,8 @@ func e2eReport(cfg e2eConfig, s *e2eSender, sent sentAlerts, fl *fleet, want []i
 	r.add("rate_target", float64(cfg.rate), "alerts/s")
 	r.add("alerts_sent", float64(s.accepted.Load()), "alerts")
 	r.add("alerts_503", float64(s.unavailable.Load()), "alerts")
+	r.add("alerts_unsent", float64(unsent), "alerts")
+	r.add("max_send_lag_ms", float64(s.maxSendLag())/float64(time.Millisecond), "ms")
 	r.add("alerts_sent_per_s", perSecond(float64(s.accepted.Load()), window), "alerts/s")
 	r.add("deliveries", float64(got), "notifications")
 	r.add("deliveries_expected", float64(expected), "notifications")
@@ -282,6 +298,9 @@ func e2eReport(cfg e2eConfig, s *e2eSender, sent sentAlerts, fl *fleet, want []i
 	r.add("drain_ms", float64(drained)/float64(time.Millisecond), "ms")
 	addTo(r, "latency", sets...)
 
+	if unsent*100 > due*2 {
+		r.problem("the senders fell behind: %d of %d alerts were not sent; raise --concurrency or lower --rate", unsent, due)
+	}
 	for _, c := range fl.conns {
 		if c.err != nil {
 			r.problem("user %d conn %d: %v", c.user, c.index, c.err)
@@ -314,9 +333,10 @@ type outcome uint8
 
 // The outcomes of a request.
 const (
-	notSent   outcome = iota // the run ended before its turn
+	notSent   outcome = iota // the run stopped before its turn
+	dropped                  // due, but not sent: the senders fell behind, and the run's time ran out
 	accepted                 // answered 2xx: committed
-	refused                  // answered 503 or 4xx: not taken
+	refused                  // answered 503, 3xx or 4xx: not taken
 	uncertain                // no answer, or another 5xx: maybe taken
 )
 
@@ -333,6 +353,17 @@ func (s sentAlerts) total() int64 { return int64(len(s.outcomes)) * int64(s.perR
 // outcome is what became of alert n.
 func (s sentAlerts) outcome(n int64) outcome { return s.outcomes[n/int64(s.perRequest)] }
 
+// unsent is how many alerts were dropped: due, but not sent in time.
+func (s sentAlerts) unsent() int64 {
+	var n int64
+	for _, o := range s.outcomes {
+		if o == dropped {
+			n += int64(s.perRequest)
+		}
+	}
+	return n
+}
+
 // acceptedPerUser is how many alerts were accepted for each user.
 func (s sentAlerts) acceptedPerUser() []int64 {
 	n := make([]int64, s.users)
@@ -347,7 +378,7 @@ func (s sentAlerts) acceptedPerUser() []int64 {
 // e2eSender posts the run's webhook requests on a schedule: request k is
 // due at start + k × perRequest / rate, and is taken by the next free
 // sender, at once when it is late. Requests still unsent e2eGrace after
-// the end of the duration are not sent at all.
+// the end of the duration are dropped.
 type e2eSender struct {
 	hook, secret, runLabel string // runLabel is the bench_run label
 	cfg                    e2eConfig
@@ -357,36 +388,38 @@ type e2eSender struct {
 
 	outcomes    []outcome // by request; each written by the sender that took it
 	next        atomic.Int64
-	accepted    atomic.Int64 // alerts answered 2xx
-	unavailable atomic.Int64 // alerts answered 503
-	tallies     []failTally  // one per sender
+	accepted    atomic.Int64  // alerts answered 2xx
+	unavailable atomic.Int64  // alerts answered 503
+	tallies     []senderTally // one per sender
 	halt        context.CancelFunc
 }
 
-// failTally counts one sender's failed requests.
-type failTally struct {
-	n     int
-	first string
+// senderTally is what one sender counts: its failed requests, and how
+// late it sent.
+type senderTally struct {
+	n      int    // failed requests
+	first  string // what the first failure got
+	maxLag time.Duration
 }
 
 // newE2ESender returns the sender of a run starting now.
 func newE2ESender(base, run string, cfg e2eConfig) *e2eSender {
-	t := &http.Transport{MaxIdleConnsPerHost: cfg.concurrency, DisableCompression: true}
+	t := loopbackTransport(cfg.concurrency)
 	return &e2eSender{
 		hook:      base + "/hooks/" + url.PathEscape(cfg.source),
 		secret:    cfg.secret,
 		runLabel:  run,
 		cfg:       cfg,
-		client:    &http.Client{Transport: t, Timeout: 30 * time.Second},
+		client:    loopbackClient(t, 30*time.Second),
 		transport: t,
 		start:     time.Now(),
 		outcomes:  make([]outcome, cfg.requests()),
-		tallies:   make([]failTally, cfg.concurrency),
+		tallies:   make([]senderTally, cfg.concurrency),
 	}
 }
 
-// run sends every request, until ctx ends or a request is answered 4xx
-// (other than 503), and returns what became of the alerts.
+// run sends every request, until ctx ends or a request is answered 3xx or
+// 4xx, and returns what became of the alerts.
 func (s *e2eSender) run(ctx context.Context) sentAlerts {
 	ctx, s.halt = context.WithCancel(ctx)
 	defer s.halt()
@@ -401,15 +434,20 @@ func (s *e2eSender) run(ctx context.Context) sentAlerts {
 }
 
 // send is one sender: it takes the next request, waits for its time, and
-// posts it.
-func (s *e2eSender) send(ctx context.Context, tally *failTally) {
+// posts it, stamped with its due time. Once the run's time is up it drops
+// the requests it takes instead, to the last.
+func (s *e2eSender) send(ctx context.Context, tally *senderTally) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	var body []byte
+	var size int
 	for {
 		k := s.next.Add(1) - 1
-		if k >= int64(len(s.outcomes)) || time.Since(s.start) >= s.cfg.duration+e2eGrace {
-			return // the rest, if any, stays unsent: the run is bounded in time
+		if k >= int64(len(s.outcomes)) {
+			return
+		}
+		if time.Since(s.start) >= s.cfg.duration+e2eGrace {
+			s.outcomes[k] = dropped // the run is bounded in time
+			continue
 		}
 		first := k * int64(s.cfg.perRequest)
 		due := s.start.Add(time.Duration(first * int64(time.Second) / int64(s.cfg.rate)))
@@ -424,13 +462,17 @@ func (s *e2eSender) send(ctx context.Context, tally *failTally) {
 		if ctx.Err() != nil {
 			return
 		}
-		body = appendWebhook(body[:0], s.runLabel, first, s.cfg.perRequest, s.cfg.users, time.Now().UnixNano())
+		tally.maxLag = max(tally.maxLag, time.Since(due))
+		// A fresh body each time: the transport may still read the last
+		// one after its answer came.
+		body := appendWebhook(make([]byte, 0, size), s.runLabel, first, s.cfg.perRequest, s.cfg.users, due.UnixNano())
+		size = len(body)
 		s.outcomes[k] = s.post(ctx, body, tally)
 	}
 }
 
 // post sends one webhook request and says what became of it.
-func (s *e2eSender) post(ctx context.Context, body []byte, tally *failTally) outcome {
+func (s *e2eSender) post(ctx context.Context, body []byte, tally *senderTally) outcome {
 	fail := func(what string) {
 		if tally.n == 0 {
 			tally.first = what
@@ -461,7 +503,7 @@ func (s *e2eSender) post(ctx context.Context, body []byte, tally *failTally) out
 	case code == http.StatusServiceUnavailable:
 		s.unavailable.Add(int64(s.cfg.perRequest))
 		return refused
-	case code/100 == 4: // the bench's fault, or the secret's: no point going on
+	case code/100 == 3 || code/100 == 4: // the bench's fault, or the secret's: no point going on
 		fail(resp.Status + ": " + string(bytes.TrimSpace(answer)))
 		s.halt()
 		return refused
@@ -482,10 +524,19 @@ func (s *e2eSender) failures() (n int, first string) {
 	return n, first
 }
 
+// maxSendLag is the longest a sent request waited past its due time.
+func (s *e2eSender) maxSendLag() time.Duration {
+	var lag time.Duration
+	for _, t := range s.tallies {
+		lag = max(lag, t.maxLag)
+	}
+	return lag
+}
+
 // appendWebhook appends an Alertmanager v4 webhook of count new alerts,
 // first to first+count-1, to b: alert n has the labels bench_run=run,
 // bench_user=n%users and bench_seq=n, and the annotation
-// bench_sent_unix_nano=sent.
+// bench_sent_unix_nano=sent (the request's due time).
 func appendWebhook(b []byte, run string, first int64, count, users int, sent int64) []byte {
 	b = append(b, `{"version":"4","status":"firing","receiver":"tocsin-bench","alerts":[`...)
 	for n := first; n < first+int64(count); n++ {

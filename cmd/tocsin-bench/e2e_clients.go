@@ -28,12 +28,14 @@ type delivery struct {
 }
 
 // wsConn is one client connection. Its reader goroutine alone touches
-// records, lat, others, lastRecv and err until it returns; the atomics are
-// read meanwhile by the progress line and the drain.
+// records, lat, others, lastRecv and err until it returns; the atomics and
+// seen are read meanwhile by the progress line and the drain.
 type wsConn struct {
 	user, index int // the user (its bench_user) and the connection's number among the user's
+	users       int // how many users the run has: alert n is user n % users's
 	ws          *websocket.Conn
 	hello       int64 // the hello's seq: notifications start after it
+	seen        alertSet
 
 	records  []delivery
 	lat      latencies // of fired notifications carrying their send time
@@ -73,22 +75,24 @@ type fleet struct {
 }
 
 // dialFleet opens per connections for each user to the WebSocket of the
-// tocsin at base, reads each hello, and starts a reader on each. hint is
-// how many notifications one connection should expect. On an error it
-// closes what it opened.
-func dialFleet(ctx context.Context, base string, users []e2eUser, per, hint int) (*fleet, error) {
+// tocsin at base, reads each hello, and starts a reader on each. alerts
+// is how many the run sends, over all users. On an error it closes what
+// it opened.
+func dialFleet(ctx context.Context, base string, users []e2eUser, per int, alerts int64) (*fleet, error) {
 	url := "ws" + strings.TrimPrefix(base, "http") + "/api/v1/ws"
-	dialer := &websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	dialer := &websocket.Dialer{NetDialContext: loopbackDialer(5 * time.Second).DialContext, HandshakeTimeout: 10 * time.Second}
+	perUser := alerts/int64(len(users)) + 1
 	fl := &fleet{conns: make([]*wsConn, len(users)*per)}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
 	for i := range fl.conns {
 		g.Go(func() error {
-			c := &wsConn{user: i / per, index: i % per}
+			c := &wsConn{user: i / per, index: i % per, users: len(users)}
 			if err := c.dial(gctx, dialer, url, users[c.user].token); err != nil {
 				return fmt.Errorf("connect user %d conn %d: %w", c.user, c.index, err)
 			}
-			c.records = make([]delivery, 0, hint)
+			c.records = make([]delivery, 0, perUser+16)
+			c.seen = newAlertSet(perUser)
 			fl.conns[i] = c
 			return nil
 		})
@@ -182,6 +186,9 @@ func (c *wsConn) record(f *frame, now time.Time) {
 		alert = -1
 	}
 	c.records = append(c.records, delivery{seq: f.Seq, fired: true, alert: alert})
+	if alert >= 0 && alert%int64(c.users) == int64(c.user) {
+		c.seen.add(alert / int64(c.users))
+	}
 	if sent, err := strconv.ParseInt(f.Alert.Annotations.Sent, 10, 64); err == nil {
 		lag := now.UnixNano() - sent
 		c.lat = append(c.lat, time.Duration(lag))
@@ -191,15 +198,55 @@ func (c *wsConn) record(f *frame, now time.Time) {
 	c.fired.Add(1)
 }
 
-// received reports whether every connection has received want[user] fired
-// notifications, or has ended.
-func (fl *fleet) received(want []int64) bool {
-	for _, c := range fl.conns {
-		if !c.ended.Load() && c.fired.Load() < want[c.user] {
-			return false
-		}
+// firstAlerts returns, by connection, the first alert of its user: where
+// received starts looking.
+func (fl *fleet) firstAlerts() []int64 {
+	next := make([]int64, len(fl.conns))
+	for i, c := range fl.conns {
+		next[i] = int64(c.user)
 	}
-	return true
+	return next
+}
+
+// received reports whether every connection has received each of its
+// user's alerts that sent says were accepted, or has ended. next[i] is
+// where the search of connection i stands: its user's alerts before it
+// were received or not accepted. Each call goes on from there, and moves
+// it on.
+func (fl *fleet) received(sent sentAlerts, next []int64) bool {
+	total, users := sent.total(), int64(sent.users)
+	done := true
+	for i, c := range fl.conns {
+		if c.ended.Load() {
+			continue
+		}
+		n := next[i]
+		for n < total && (sent.outcome(n) != accepted || c.seen.has(n/users)) {
+			n += users
+		}
+		next[i] = n
+		done = done && n >= total
+	}
+	return done
+}
+
+// alertSet is a set of one user's alerts, each by its number among the
+// user's (alert / users), that one goroutine adds to while another reads.
+type alertSet []atomic.Uint64
+
+// newAlertSet returns an empty set for numbers below n.
+func newAlertSet(n int64) alertSet { return make(alertSet, (n+63)/64) }
+
+// add puts i in the set; a number out of its range is left out.
+func (s alertSet) add(i int64) {
+	if i >= 0 && i/64 < int64(len(s)) {
+		s[i/64].Or(1 << (i % 64))
+	}
+}
+
+// has reports whether i is in the set.
+func (s alertSet) has(i int64) bool {
+	return i >= 0 && i/64 < int64(len(s)) && s[i/64].Load()&(1<<(i%64)) != 0
 }
 
 // stop closes every connection and waits for the readers; it may be
@@ -274,7 +321,7 @@ func checkDeliveries(logs []connLog, sent sentAlerts) findings {
 				f.add("%s: seq %d: alert %d received again", who, d.seq, d.alert)
 			default:
 				seen[d.alert/users] = true
-				if o := sent.outcome(d.alert); o == notSent || o == refused {
+				if o := sent.outcome(d.alert); o != accepted && o != uncertain {
 					f.add("%s: seq %d: alert %d received, but the webhook did not take it", who, d.seq, d.alert)
 				}
 			}

@@ -2,9 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestE2E runs a short e2e against a real tocsin and finds every
@@ -20,7 +25,7 @@ func TestE2E(t *testing.T) {
 		t.Fatalf("output is not JSON: %v: %q", err, stdout)
 	}
 	want := map[string]float64{"users": 3, "connections": 6, "rate_target": 200, "alerts_sent": 200, "alerts_503": 0,
-		"deliveries": 400, "deliveries_expected": 400, "other_notifications": 0, "completeness_problems": 0}
+		"alerts_unsent": 0, "deliveries": 400, "deliveries_expected": 400, "other_notifications": 0, "completeness_problems": 0}
 	for name, value := range want {
 		if got[name] != value {
 			t.Errorf("%s = %v, want %v", name, got[name], value)
@@ -30,6 +35,9 @@ func TestE2E(t *testing.T) {
 		if v, ok := got[name].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v, want a positive number", name, got[name])
 		}
+	}
+	if v, ok := got["max_send_lag_ms"].(float64); !ok || v < 0 {
+		t.Errorf("max_send_lag_ms = %v, want a number", got["max_send_lag_ms"])
 	}
 	if got["mode"] != "e2e" || len(got["problems"].([]any)) != 0 {
 		t.Errorf("mode %v, problems %v; want e2e and none", got["mode"], got["problems"])
@@ -178,5 +186,125 @@ func TestAppendWebhook(t *testing.T) {
 		if a.Labels["bench_run"] != "bench-x1" || a.Labels["bench_user"] != user || a.Labels["bench_seq"] != seq || a.Annotations["bench_sent_unix_nano"] != "1234" {
 			t.Errorf("alert %d: labels %v, annotations %v", i, a.Labels, a.Annotations)
 		}
+	}
+}
+
+// figureOf returns the value of r's figure name, and whether it has one.
+func figureOf(r *result, name string) (float64, bool) {
+	for _, f := range r.figures {
+		if f.name == name {
+			return f.value, true
+		}
+	}
+	return 0, false
+}
+
+// TestE2EReportUnsent counts the alerts the senders dropped, and makes
+// more than 2% of the alerts due a problem.
+func TestE2EReportUnsent(t *testing.T) {
+	const requests, perRequest = 100, 10
+	for _, tc := range []struct {
+		dropped int // requests, of 100
+		problem bool
+	}{
+		{0, false},
+		{2, false}, // 2%: not above
+		{3, true},
+		{100, true},
+	} {
+		outcomes := slices.Repeat([]outcome{accepted}, requests)
+		for k := requests - tc.dropped; k < requests; k++ {
+			outcomes[k] = dropped
+		}
+		sent := sentAlerts{users: 1, perRequest: perRequest, outcomes: outcomes}
+		start := time.Now()
+		s := &e2eSender{start: start, end: start.Add(time.Second), tallies: []senderTally{{maxLag: 5 * time.Millisecond}, {maxLag: 30 * time.Millisecond}}}
+		r := e2eReport(e2eConfig{users: 1, rate: 1000, perRequest: perRequest}, s, sent, &fleet{}, 0)
+		if got, _ := figureOf(r, "alerts_unsent"); got != float64(tc.dropped*perRequest) {
+			t.Errorf("%d dropped: alerts_unsent = %v, want %d", tc.dropped, got, tc.dropped*perRequest)
+		}
+		if got, _ := figureOf(r, "max_send_lag_ms"); got != 30 {
+			t.Errorf("max_send_lag_ms = %v, want 30", got)
+		}
+		want := fmt.Sprintf("the senders fell behind: %d of 1000 alerts were not sent; raise --concurrency or lower --rate", tc.dropped*perRequest)
+		if got := slices.Contains(r.problems, want); got != tc.problem {
+			t.Errorf("%d dropped: problems %q, want %q: %v", tc.dropped, r.problems, want, tc.problem)
+		}
+	}
+}
+
+// TestE2ESenderFallsBehind paces one sender at a server too slow for the
+// rate: the requests it cannot send in time are dropped and counted, and
+// each request it sends is stamped with its due time, not its send time.
+func TestE2ESenderFallsBehind(t *testing.T) {
+	type stamp struct{ seq, sent int64 }
+	stamps := make(chan stamp, 100)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Alerts []struct {
+				Labels      map[string]string `json:"labels"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"alerts"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || len(body.Alerts) != 1 {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		seq, _ := strconv.ParseInt(body.Alerts[0].Labels["bench_seq"], 10, 64)
+		sent, _ := strconv.ParseInt(body.Alerts[0].Annotations["bench_sent_unix_nano"], 10, 64)
+		stamps <- stamp{seq, sent}
+		time.Sleep(50 * time.Millisecond)
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer slow.Close()
+	// 100 requests due over 100ms; at 50ms each, one sender sends about
+	// 22 before the grace runs out.
+	cfg := e2eConfig{users: 1, rate: 1000, duration: 100 * time.Millisecond, perRequest: 1, concurrency: 1, source: "am", secret: "s"}
+	s := newE2ESender(slow.URL, "bench-x", cfg)
+	sent := s.run(t.Context())
+	close(stamps)
+
+	n := 0
+	for st := range stamps {
+		n++
+		if due := s.start.Add(time.Duration(st.seq) * time.Millisecond).UnixNano(); st.sent != due {
+			t.Errorf("alert %d stamped %d, %v from its due time", st.seq, st.sent, time.Duration(st.sent-due))
+		}
+	}
+	unsent := sent.unsent()
+	if unsent == 0 || unsent+int64(n) != 100 || s.accepted.Load() != int64(n) {
+		t.Errorf("%d alerts sent and accepted %d, %d unsent; want some unsent, and 100 in all", n, s.accepted.Load(), unsent)
+	}
+	if lag := s.maxSendLag(); lag < 500*time.Millisecond {
+		t.Errorf("max send lag %v, want the most part of the grace", lag)
+	}
+	r := e2eReport(cfg, s, sent, &fleet{}, 0)
+	if len(r.problems) != 1 || !strings.HasPrefix(r.problems[0], "the senders fell behind: ") {
+		t.Errorf("problems %q, want that the senders fell behind", r.problems)
+	}
+}
+
+// TestDrainCountsAcceptedOnly waits for each accepted alert: an uncertain
+// alert that arrives does not stand in for an accepted one still missing.
+func TestDrainCountsAcceptedOnly(t *testing.T) {
+	// Two users: user 0 gets alerts 0, 2 and 4, of which 2 is uncertain.
+	sent := sentAlerts{users: 2, perRequest: 1, outcomes: []outcome{accepted, accepted, uncertain, accepted, accepted, accepted}}
+	c0 := &wsConn{user: 0, users: 2, seen: newAlertSet(3)}
+	c1 := &wsConn{user: 1, users: 2, seen: newAlertSet(3)}
+	gone := &wsConn{user: 1, index: 1, users: 2, seen: newAlertSet(3)}
+	gone.ended.Store(true)
+	fl := &fleet{conns: []*wsConn{c0, c1, gone}}
+	next := fl.firstAlerts()
+	for _, n := range []int64{1, 3, 5} {
+		c1.seen.add(n / 2)
+	}
+	c0.seen.add(0)
+	c0.seen.add(1) // alert 2, uncertain: as many received as accepted, but not the ones
+	if fl.received(sent, next) {
+		t.Fatal("received with alert 4 missing")
+	}
+	c0.seen.add(2) // alert 4
+	if !fl.received(sent, next) {
+		t.Error("not received with every accepted alert in")
 	}
 }

@@ -82,6 +82,7 @@ func runIdle(ctx context.Context, c common, n int, hold time.Duration) (*result,
 		n = max(fit, 0)
 	}
 	api := newAPIClient(c)
+	defer api.close()
 	before, err := api.metrics(ctx, idleMetrics...)
 	if err != nil {
 		return nil, err
@@ -210,7 +211,7 @@ func (p *idlePool) open(ctx context.Context) error {
 func (p *idlePool) dial(ctx context.Context, i int) (*websocket.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
-	nd := &net.Dialer{}
+	nd := loopbackDialer(0) // ctx bounds the connect
 	if p.spread {
 		k := i / connsPerAddress
 		nd.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, byte(1+k/250), byte(1+k%250))}

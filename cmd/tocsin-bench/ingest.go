@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -50,8 +49,8 @@ func ingestFlags(fs *flag.FlagSet) func(ctx context.Context, c common) (*result,
 	fs.StringVar(&o.secret, "secret", "", "the bearer secret of --source")
 	fs.IntVar(&o.alertsPerRequest, "alerts-per-request", 100, "alerts in each webhook request (1 to 1000; the server takes hooks.max_alerts)")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "concurrent senders, each with one request in flight on a keep-alive connection (1 to 256)")
-	fs.DurationVar(&o.duration, "duration", 0, "how long to send, at most 10m (default 10s, or until --requests are sent when that is given)")
-	fs.IntVar(&o.requests, "requests", 0, "stop after this many requests, 503s included, at most 10,000,000 (with --duration, whichever comes first)")
+	fs.DurationVar(&o.duration, "duration", 0, "how long to send, at most 10m (default 10s, or 10m with --requests: every run ends in time)")
+	fs.IntVar(&o.requests, "requests", 0, "stop after this many requests, 503s included, at most 10,000,000, or at --duration (10m unless given), whichever comes first")
 	fs.Float64Var(&o.newShare, "new", 1, "share of alerts with a new fingerprint, 0 to 1; the others repeat a pool of 1,000 fingerprints, open after their first time")
 	return func(ctx context.Context, c common) (*result, error) {
 		if err := o.check(); err != nil {
@@ -61,10 +60,15 @@ func ingestFlags(fs *flag.FlagSet) func(ctx context.Context, c common) (*result,
 	}
 }
 
-// check refuses options out of bounds, and fills in the default duration.
+// check refuses options out of bounds, and fills in the default duration:
+// every run has one, --requests or not, so that it ends in time.
 func (o *ingestOptions) check() error {
-	if o.duration == 0 && o.requests == 0 {
+	switch {
+	case o.duration != 0:
+	case o.requests == 0:
 		o.duration = defaultIngestDuration
+	default:
+		o.duration = maxIngestDuration
 	}
 	switch {
 	case (o.source == "") != (o.secret == ""):
@@ -85,31 +89,25 @@ func (o *ingestOptions) check() error {
 func runIngest(ctx context.Context, c common, o ingestOptions) (*result, error) {
 	id := runID()
 	if o.source == "" {
-		secret, err := newAPIClient(c).createSource(ctx, id)
+		api := newAPIClient(c)
+		secret, err := api.createSource(ctx, id)
+		api.close()
 		if err != nil {
 			return nil, fmt.Errorf("create a source: %w", err)
 		}
 		o.source, o.secret = id, secret
 	}
-	transport := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConns:        o.concurrency,
-		MaxIdleConnsPerHost: o.concurrency,
-		IdleConnTimeout:     time.Minute,
-		DisableCompression:  true,
-	}
+	transport := loopbackTransport(o.concurrency)
 	defer transport.CloseIdleConnections()
 	in := &ingest{
 		opts:     o,
-		client:   &http.Client{Transport: transport, Timeout: 30 * time.Second},
+		client:   loopbackClient(transport, 30*time.Second),
 		url:      c.url + "/hooks/" + url.PathEscape(o.source),
 		auth:     "Bearer " + o.secret,
 		payloads: newPayloads(id, o.alertsPerRequest, o.newShare, time.Now()),
 	}
 	in.start = time.Now()
-	if o.duration > 0 {
-		in.deadline = in.start.Add(o.duration)
-	}
+	in.deadline = in.start.Add(o.duration)
 	stop := startProgress(ctx, c.stderr, in.progress)
 	sets := make([]latencies, o.concurrency)
 	var wg sync.WaitGroup
@@ -133,7 +131,7 @@ type ingest struct {
 	auth     string // its Authorization header
 	payloads *payloads
 	start    time.Time
-	deadline time.Time // zero: none, --requests bounds the run
+	deadline time.Time // when the senders stop, --requests sent or not
 
 	issued   atomic.Int64 // requests begun
 	accepted atomic.Int64 // alerts in 202 answers
@@ -182,7 +180,7 @@ func (in *ingest) send(ctx context.Context, w int) latencies {
 
 // next reports whether a sender may begin another request, and counts it.
 func (in *ingest) next(ctx context.Context) bool {
-	if ctx.Err() != nil || in.failed.Load() || (!in.deadline.IsZero() && !time.Now().Before(in.deadline)) {
+	if ctx.Err() != nil || in.failed.Load() || !time.Now().Before(in.deadline) {
 		return false
 	}
 	n := in.issued.Add(1)
@@ -233,9 +231,7 @@ func (in *ingest) backOff(ctx context.Context, retryAfter string) {
 	if secs, err := strconv.Atoi(retryAfter); err == nil && secs >= 0 {
 		wait = min(time.Duration(secs)*time.Second, maxBackoff)
 	}
-	if !in.deadline.IsZero() {
-		wait = min(wait, time.Until(in.deadline))
-	}
+	wait = min(wait, time.Until(in.deadline))
 	if wait <= 0 {
 		return
 	}

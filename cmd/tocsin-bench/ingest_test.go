@@ -117,3 +117,26 @@ func TestPayloads(t *testing.T) {
 		t.Errorf("%d new and %d repeated alerts, want 30 and 70", fresh, repeats)
 	}
 }
+
+// TestIngestAlwaysTimed gives every run a duration: the default without
+// --requests, the cap of 10m with it, and --duration when given.
+func TestIngestAlwaysTimed(t *testing.T) {
+	for _, tc := range []struct {
+		duration time.Duration
+		requests int
+		want     time.Duration
+	}{
+		{0, 0, defaultIngestDuration},
+		{0, 20, maxIngestDuration},
+		{3 * time.Second, 0, 3 * time.Second},
+		{3 * time.Second, 20, 3 * time.Second},
+	} {
+		o := ingestOptions{alertsPerRequest: 1, concurrency: 1, newShare: 1, duration: tc.duration, requests: tc.requests}
+		if err := o.check(); err != nil {
+			t.Errorf("--duration %v --requests %d: %v", tc.duration, tc.requests, err)
+		}
+		if o.duration != tc.want {
+			t.Errorf("--duration %v --requests %d: the run lasts at most %v, want %v", tc.duration, tc.requests, o.duration, tc.want)
+		}
+	}
+}
