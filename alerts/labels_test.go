@@ -3,8 +3,13 @@ package alerts_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"hash/fnv"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tocsinhq/tocsin/alerts"
@@ -94,5 +99,27 @@ func TestLabelsValidate(t *testing.T) {
 				t.Fatalf("got %v, want ErrInvalid on %s", err, tt.field)
 			}
 		})
+	}
+}
+
+// TestFingerprintIsFNV1a checks the inline hash against hash/fnv over the
+// input the fingerprint is defined on, for label sets of every size up to
+// past the 32 names sorted on the stack.
+func TestFingerprintIsFNV1a(t *testing.T) {
+	for n := range 40 {
+		ls := alerts.Labels{}
+		for i := range n {
+			ls[fmt.Sprintf("l%02d_%d", (i*7)%40, i)] = strings.Repeat("vé", i)
+		}
+		h := fnv.New64a()
+		for _, name := range slices.Sorted(maps.Keys(ls)) {
+			h.Write([]byte(name))
+			h.Write([]byte{0xff})
+			h.Write([]byte(ls[name]))
+			h.Write([]byte{0xff})
+		}
+		if got, want := ls.Fingerprint(), alerts.Fingerprint(h.Sum64()); got != want {
+			t.Errorf("%d labels: fingerprint %s, want %s", n, got, want)
+		}
 	}
 }
